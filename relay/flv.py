@@ -151,3 +151,11 @@ def iter_tags(data: bytes | memoryview) -> Iterator[tuple[int, int, memoryview]]
 def read_tags(data: bytes | memoryview) -> list[Tag]:
     """All tags of an FLV file as Tag objects (payloads copied out of the buffer)."""
     return [Tag(kind, ts, bytes(payload)) for kind, ts, payload in iter_tags(data)]
+
+
+_ON_METADATA = b"\x02\x00\x0aonMetaData"  # AMF0 string "onMetaData"
+
+
+def is_metadata(payload: bytes | memoryview) -> bool:
+    """True for a script tag carrying onMetaData (the form a late joiner must get first)."""
+    return bytes(payload[: len(_ON_METADATA)]) == _ON_METADATA

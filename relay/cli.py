@@ -1,0 +1,56 @@
+"""Command line: `relay run --config FILE`, `relay check-config FILE`, `relay --version`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from relay import __version__
+from relay.config import ConfigError, load_config, summarize
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description="RTMP simulcast relay: one stream in, many out.")
+    parser.add_argument("--version", action="version", version=f"simulcast-relay {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the relay")
+    run.add_argument("--config", "-c", required=True, help="YAML config file")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-format", default="auto", choices=["auto", "json", "console"],
+                     help="auto: JSON under systemd or when stderr is not a terminal")
+    check = sub.add_parser("check-config", help="validate a config file and summarize it (keys redacted)")
+    check.add_argument("config", help="YAML config file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `relay` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_CONFIG
+        for warning in config.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(summarize(config))
+        return 0
+    from relay import logs  # the daemon's imports (structlog, asyncio glue) only when running
+
+    logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        logs.get_logger().error("config_invalid", problems=list(exc.problems))
+        return EXIT_CONFIG
+    from relay.app import run
+
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

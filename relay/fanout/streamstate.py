@@ -1,0 +1,68 @@
+"""What a target joining a live stream mid-show needs before live media: the "init burst".
+
+That is onMetaData, the current audio and video sequence headers, then every tag since
+the latest video keyframe (the current GOP), so the target's first frame decodes and the
+start of the show is not lost while a target is still connecting (nginx-rtmp's push
+loses the first GOP on every target).
+"""
+
+from __future__ import annotations
+
+from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, is_metadata
+
+DEFAULT_MAX_GOP_BYTES = 32 * 1024 * 1024
+
+
+class StreamState:
+    """Cached metadata, sequence headers and current GOP of one live stream."""
+
+    __slots__ = ("metadata", "audio_header", "video_header", "gop", "gop_bytes", "max_gop_bytes", "has_video")
+
+    def __init__(self, max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES) -> None:
+        self.max_gop_bytes = max_gop_bytes
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: a new publish session starts from scratch."""
+        self.metadata: Tag | None = None
+        self.audio_header: Tag | None = None
+        self.video_header: Tag | None = None
+        self.gop: list[Tag] = []
+        self.gop_bytes = 0
+        self.has_video = False
+
+    def update(self, tag: Tag) -> None:
+        """Take one tag of the live stream into account."""
+        kind = tag.kind
+        if tag.is_header:
+            if kind == VIDEO:
+                self.video_header = tag
+                self.has_video = True
+            else:
+                self.audio_header = tag
+            return
+        if kind == SCRIPT:
+            if is_metadata(tag.payload):
+                self.metadata = tag
+            return
+        if kind == VIDEO:
+            self.has_video = True
+            if tag.is_keyframe:
+                self.gop = [tag]
+                self.gop_bytes = len(tag.payload)
+                return
+        if not self.gop:
+            return  # no keyframe yet: nothing a joiner could decode from
+        self.gop.append(tag)
+        self.gop_bytes += len(tag.payload)
+        if self.gop_bytes > self.max_gop_bytes:
+            # A GOP this long is a misconfigured encoder; rather than hold it all, joiners
+            # wait for the next keyframe.
+            self.gop = []
+            self.gop_bytes = 0
+
+    def init_burst(self) -> list[Tag]:
+        """The tags a joining target gets first, in order."""
+        burst = [t for t in (self.metadata, self.video_header, self.audio_header) if t is not None]
+        burst.extend(self.gop)
+        return burst

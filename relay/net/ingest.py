@@ -1,0 +1,132 @@
+"""The RTMP ingest: publishers (OBS, ffmpeg...) connect here and publish on a stream key.
+
+Each connection is a ServerConnection driven from `data_received`: bytes in, events out,
+answers written back at once. Media goes straight to the live stream's hub; nothing on
+this path awaits a target. A peer that breaks the protocol has its connection closed and
+one log line written; the stream key it tried is never logged, only its fingerprint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, cast
+
+from relay.flv import Tag
+from relay.logs import get_logger
+from relay.net.livestream import LiveStream
+from relay.rtmp.connection import ServerConnection
+from relay.rtmp.errors import ProtocolError
+from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from relay.secret import Secret
+
+BAD_NAME = "NetStream.Publish.BadName"
+
+
+class IngestProtocol(asyncio.Protocol):
+    """One publisher connection."""
+
+    def __init__(self, app: str, find: Callable[[str], LiveStream | None],
+                 connections: set[IngestProtocol]) -> None:
+        self.app = app
+        self.find = find
+        self.connections = connections
+        self.conn = ServerConnection()
+        self.transport: asyncio.Transport | None = None
+        self.live: LiveStream | None = None
+        self.log: Any = get_logger()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.log = get_logger(peer=f"{peer[0]}:{peer[1]}" if peer else "?")
+        self.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        try:
+            conn.receive_data(data)
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, Media):
+                    if self.live is not None:
+                        self.live.publish(Tag(event.kind, event.timestamp, event.payload))
+                elif isinstance(event, ConnectRequest):
+                    self._on_connect(event)
+                elif isinstance(event, PublishRequest):
+                    self._on_publish(event)
+                elif isinstance(event, PublishEnded):
+                    self._release(f"publisher sent {event.command}")
+        except ProtocolError as exc:
+            self.log.warning("ingest_protocol_error", error=str(exc))
+            self._write()
+            self._close(abort=True)
+            return
+        self._write()
+
+    def _on_connect(self, event: ConnectRequest) -> None:
+        if event.app.strip("/") != self.app:
+            self.log.warning("connect_rejected", app=event.app, reason="unknown application")
+            self.conn.reject_connect(f"Unknown application; publish to /{self.app}.")
+            self._write()
+            self._close()
+            return
+        self.conn.accept_connect()
+
+    def _on_publish(self, event: PublishRequest) -> None:
+        # OBS and ffmpeg may append query parameters to the stream name.
+        key = event.stream_name.split("?", 1)[0]
+        live = self.find(key)
+        fingerprint = Secret(key).fingerprint if key else "empty"
+        if live is None:
+            self.log.warning("publish_rejected", reason="unknown stream key", key_sha256=fingerprint)
+            self.conn.reject_publish(BAD_NAME, "Unknown stream key.")
+            self._write()
+            self._close()
+            return
+        if not live.claim(self):
+            self.log.warning("publish_rejected", live_stream=live.name, reason="already publishing")
+            self.conn.reject_publish(BAD_NAME, "This live stream already has a publisher.")
+            self._write()
+            self._close()
+            return
+        self.live = live
+        self.log = self.log.bind(live_stream=live.name)
+        self.conn.accept_publish()
+        self.log.info("publish_started")
+
+    def _release(self, reason: str) -> None:
+        live, self.live = self.live, None
+        if live is not None:
+            self.log.info("publish_ended", reason=reason)
+            live.release(self, reason)
+
+    def _write(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            out = self.conn.take_output()
+            if out:
+                self.transport.writelines(out)
+
+    def _close(self, abort: bool = False) -> None:
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+    def close(self) -> None:
+        """Shut this publisher out (daemon shutdown)."""
+        self._release("relay shutting down")
+        self._close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self._release("connection closed" if exc is None else f"connection lost: {exc}")
+
+
+async def start_ingest(host: str, port: int, app: str, find: Callable[[str], LiveStream | None],
+                       connections: set[IngestProtocol], ssl_context: Any = None) -> asyncio.Server:
+    """Listen for publishers."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: IngestProtocol(app, find, connections), host, port,
+                                    ssl=ssl_context, reuse_address=True)
