@@ -1,23 +1,29 @@
-"""The daemon: config -> live streams and listeners; signals; orderly shutdown.
+"""The daemon: config -> live streams and listeners; signals; reload; orderly shutdown.
 
-Shutdown (SIGINT/SIGTERM): stop accepting, shut publishers out, let every target flush,
-unpublish and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
+SIGHUP reloads the config file. A file that does not validate is logged with every
+problem and ignored: the relay keeps running on its last good config. Live streams and
+targets whose config did not change keep broadcasting through a reload.
+
+SIGINT/SIGTERM: stop accepting, shut publishers out, let every target flush, unpublish
+and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
 import ssl
 
-from relay.config import RelayConfig
+from relay.config import ConfigError, RelayConfig, load_config
 from relay.logs import get_logger, set_known_secrets
 from relay.net.ingest import IngestProtocol, start_ingest
 from relay.net.livestream import LiveStream
 
-SHUTDOWN_TIMEOUT = 4.0  # the unit's stop timeout is longer; exit 0 within 5 s
+SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
+EXIT_LISTEN_FAILED = 1
 
 
 class Relay:
@@ -34,10 +40,10 @@ class Relay:
     def find(self, stream_key: str) -> LiveStream | None:
         """The live stream whose ingest key this is (constant-time over all keys)."""
         found = self.config.find_live_stream(stream_key)
-        return None if found is None else self.live_streams[found.name]
+        return None if found is None else self.live_streams.get(found.name)
 
     async def start(self) -> None:
-        """Bind the listeners."""
+        """Bind the listeners (OSError if a port is taken)."""
         server = self.config.server
         self.servers.append(await start_ingest(server.listen_host, server.listen_port, server.app, self.find,
                                                self.connections))
@@ -55,6 +61,31 @@ class Relay:
             host, port = sock.getsockname()[:2]
             self.log.info("relay_listening", scheme=scheme, host=host, port=port, app=self.config.server.app)
 
+    def reload(self, path: str) -> None:
+        """Re-read the config file and apply it; keep the current one if it is invalid."""
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            self.log.error("config_reload_failed", problems=list(exc.problems), kept="last good config")
+            return
+        for warning in new.warnings:
+            self.log.warning("config_warning", message=warning)
+        if new.server != self.config.server:
+            self.log.warning("config_server_unchanged", reason="listen, app and TLS settings apply on restart")
+            new = dataclasses.replace(new, server=self.config.server)
+        set_known_secrets([*self.config.all_secrets(), *new.all_secrets()])
+        wanted = {ls.name: ls for ls in new.live_streams}
+        for name in [n for n in self.live_streams if n not in wanted]:
+            self.live_streams.pop(name).shut_down("live stream removed from the config")
+        for name, ls_config in wanted.items():
+            live = self.live_streams.get(name)
+            if live is None:
+                self.live_streams[name] = LiveStream(ls_config)
+            elif live.config != ls_config:
+                live.reconfigure(ls_config)
+        self.config = new
+        self.log.info("config_reloaded", live_streams=len(self.live_streams))
+
     def stop(self) -> None:
         """Ask the daemon to shut down (signal handler)."""
         self._stopping.set()
@@ -68,14 +99,13 @@ class Relay:
         for conn in list(self.connections):
             conn.close()
         for live in self.live_streams.values():
-            for target in live.targets:
-                target.request_stop()
+            live.shut_down("relay shutting down")
         await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()))
         self.log.info("relay_stopped")
 
 
-async def serve(config: RelayConfig) -> None:
-    """Run the relay for a validated config until SIGINT or SIGTERM."""
+async def serve(config: RelayConfig, path: str) -> int:
+    """Run the relay until SIGINT or SIGTERM; the exit status."""
     set_known_secrets(config.all_secrets())
     log = get_logger()
     for warning in config.warnings:
@@ -84,10 +114,18 @@ async def serve(config: RelayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, relay.stop)
-    await relay.start()
+    loop.add_signal_handler(signal.SIGHUP, relay.reload, path)
+    try:
+        await relay.start()
+    except OSError as exc:
+        log.error("listen_failed", error=exc.strerror or str(exc))
+        for server in relay.servers:
+            server.close()
+        return EXIT_LISTEN_FAILED
     _sd_notify("READY=1")
     await relay.run_until_stopped()
     _sd_notify("STOPPING=1")
+    return 0
 
 
 def _sd_notify(state: str) -> None:
@@ -104,11 +142,10 @@ def _sd_notify(state: str) -> None:
             pass
 
 
-def run(config: RelayConfig) -> None:
-    """Run the event loop (uvloop when installed)."""
+def run(config: RelayConfig, path: str) -> int:
+    """Run the event loop (uvloop when installed); the exit status."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
-    else:
-        uvloop.run(serve(config))
+        return asyncio.run(serve(config, path))
+    return uvloop.run(serve(config, path))

@@ -21,16 +21,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", default="auto", choices=["auto", "json", "console"],
                      help="auto: JSON under systemd or when stderr is not a terminal")
     check = sub.add_parser("check-config", help="validate a config file and summarize it (keys redacted)")
-    check.add_argument("config", help="YAML config file")
+    check.add_argument("config", nargs="?", help="YAML config file")
+    check.add_argument("--config", "-c", dest="config_option", help="YAML config file (same as the argument)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `relay` console script."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "check-config":
+        path = args.config or args.config_option
+        if not path:
+            parser.error("check-config needs a config file")
         try:
-            config = load_config(args.config)
+            config = load_config(path)
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_CONFIG
@@ -48,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     from relay.app import run
 
-    run(config)
-    return 0
+    return run(config, args.config)
 
 
 if __name__ == "__main__":

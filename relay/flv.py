@@ -32,6 +32,8 @@ _AVC_OR_HEVC_CODEC_IDS = (7, 12)  # classic AVC, and HEVC as some forks carried 
 _EX_SEQUENCE_START = 0
 _EX_MPEG2TS_SEQUENCE_START = 5
 _EX_MULTITRACK = 6
+_EX_PICTURE_PACKETS = (1, 3, _EX_MULTITRACK)  # CodedFrames, CodedFramesX, Multitrack
+_AVC_NALU = 1  # AVCPacketType: 0 sequence header, 1 NALU, 2 end of sequence
 _AUDIO_AAC = 10
 _AUDIO_EX_HEADER = 9  # Enhanced RTMP v2: SoundFormat 9 marks an extended audio header
 
@@ -44,13 +46,21 @@ class FLVError(RelayError):
 
 
 def is_video_keyframe(payload: bytes | memoryview) -> bool:
-    """True if a video payload starts a keyframe (classic or Enhanced RTMP)."""
+    """True if a video payload is a keyframe picture (classic or Enhanced RTMP).
+
+    End-of-sequence markers and Enhanced metadata packets carry the keyframe frame type
+    but no picture: a target resumed on one would still wait for a decodable frame.
+    """
     if not payload:
         return False
     first = payload[0]
     if first & 0x80:
-        return (first >> 4) & 0x07 == _FRAME_KEY
-    return first >> 4 == _FRAME_KEY
+        return (first >> 4) & 0x07 == _FRAME_KEY and (first & 0x0F) in _EX_PICTURE_PACKETS
+    if first >> 4 != _FRAME_KEY:
+        return False
+    if (first & 0x0F) in _AVC_OR_HEVC_CODEC_IDS:
+        return len(payload) > 1 and payload[1] == _AVC_NALU
+    return True
 
 
 def is_video_sequence_header(payload: bytes | memoryview) -> bool:

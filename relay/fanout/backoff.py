@@ -26,7 +26,7 @@ class Backoff:
         """The wait before the next attempt; each call counts one more failure."""
         ceiling = min(self.maximum, self.initial * (2 ** min(self.attempt, 32)))
         self.attempt += 1
-        return ceiling * (0.5 + 0.5 * self.random())
+        return float(ceiling * (0.5 + 0.5 * self.random()))
 
     def reset(self) -> None:
         """Start again from the initial delay."""

@@ -21,6 +21,10 @@ from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishReques
 from relay.secret import Secret
 
 BAD_NAME = "NetStream.Publish.BadName"
+# A connection must be publishing this soon after it opens (handshake, connect, publish).
+PUBLISH_DEADLINE = 30.0
+# A publisher that sends nothing for this long is gone (a dead link sends no FIN).
+IDLE_TIMEOUT = 30.0
 
 
 class IngestProtocol(asyncio.Protocol):
@@ -35,6 +39,9 @@ class IngestProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.live: LiveStream | None = None
         self.log: Any = get_logger()
+        self.loop = asyncio.get_running_loop()
+        self.last_data = self.loop.time()
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
@@ -42,8 +49,23 @@ class IngestProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.log = get_logger(peer=f"{peer[0]}:{peer[1]}" if peer else "?")
         self.connections.add(self)
+        self.timer = self.loop.call_later(PUBLISH_DEADLINE, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        """Close connections that never publish, and publishers that went silent."""
+        if self.live is None:
+            self.log.warning("ingest_timeout", reason=f"not publishing {PUBLISH_DEADLINE:g} s after connecting")
+            self._close(abort=True)
+            return
+        silent = self.loop.time() - self.last_data
+        if silent >= IDLE_TIMEOUT:
+            self.log.warning("ingest_timeout", reason=f"no data from the publisher for {silent:.0f} s")
+            self._close(abort=True)
+            return
+        self.timer = self.loop.call_later(IDLE_TIMEOUT - silent, self._check_deadline)
 
     def data_received(self, data: bytes) -> None:
+        self.last_data = self.loop.time()
         conn = self.conn
         try:
             conn.receive_data(data)
@@ -120,6 +142,8 @@ class IngestProtocol(asyncio.Protocol):
         self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         self.connections.discard(self)
         self._release("connection closed" if exc is None else f"connection lost: {exc}")
 

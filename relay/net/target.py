@@ -64,7 +64,7 @@ class _TargetProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.write_output()
 
     def data_received(self, data: bytes) -> None:
@@ -165,6 +165,11 @@ class Target:
         """End the publish session: flush, unpublish, close."""
         self._restart = False
         self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        """True when no session task is running."""
+        return self._task is None or self._task.done()
 
     async def wait_stopped(self, timeout: float) -> None:
         """Wait for the session task to finish, cancelling it after `timeout`."""
@@ -290,9 +295,10 @@ class Target:
             for tag in self.hub.join(self):
                 self.queue.push(tag)
             self._flush()
-            stopper = asyncio.ensure_future(stop.wait())
+            stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
             try:
-                await asyncio.wait({stopper, proto.closed}, return_when=asyncio.FIRST_COMPLETED)
+                closed: asyncio.Future[Any] = proto.closed
+                await asyncio.wait({stopper, closed}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopper.cancel()
             if proto.closed.done():
@@ -355,4 +361,5 @@ def _describe_os_error(exc: BaseException, host: str, port: int) -> str:
         return f"timed out talking to {host}:{port}"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve {host}: {exc.strerror}"
-    return f"network error with {host}:{port}: {exc.strerror or exc}"
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"network error with {host}:{port}: {detail}"

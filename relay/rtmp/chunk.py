@@ -109,9 +109,7 @@ class ChunkReader:
         """The next complete message, or None when more bytes are needed."""
         while True:
             result = self._read_chunk()
-            if result is None:
-                return None
-            if result is not True:
+            if result is None or isinstance(result, RawMessage):
                 return result
 
     def _read_chunk(self) -> RawMessage | bool | None:
@@ -252,7 +250,7 @@ def encode_body(payload: bytes | memoryview, chunk_size: int, csid: int, timesta
     if ts >= EXTENDED:
         separator += _U32.pack(ts)
     view = memoryview(payload)
-    return separator.join([view[i : i + chunk_size] for i in range(0, length, chunk_size)])  # type: ignore[misc]
+    return separator.join([view[i : i + chunk_size] for i in range(0, length, chunk_size)])
 
 
 def encode_message(csid: int, timestamp: int, type_id: int, stream_id: int, payload: bytes,

@@ -168,11 +168,11 @@ class Command:
             # commands publishers send (7.1.1).
             payload = payload[1:]
         values = amf0.decode(payload)
-        if len(values) < 2 or not isinstance(values[0], str):
-            raise RemoteProtocolError("command message without a name and transaction id")
-        transaction_id = values[1]
-        if not isinstance(transaction_id, float):
-            raise RemoteProtocolError("command transaction id is not a number")
+        if not values or not isinstance(values[0], str):
+            raise RemoteProtocolError("command message without a name")
+        # ffmpeg's server sends onFCPublish with no transaction id at all: read it as 0
+        # (a notification), as we do a non-number id.
+        transaction_id = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
         command_object = values[2] if len(values) > 2 else None
         return cls(values[0], transaction_id, command_object, tuple(values[3:]))
 

@@ -1,0 +1,75 @@
+"""Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server.
+
+Helpers (free ports, publishing with ffmpeg, FLV comparison) live in tests/support/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.ffmpeg import FfmpegListener
+from tests.support.media import source_clip
+from tests.support.nginx import NginxRtmp, RtmpApp
+
+_BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and the server's bind
+
+
+@pytest.fixture(scope="session")
+def source_flv() -> Path:
+    """The 6 s H.264 High + AAC-LC test clip (FLV), cached in .cache/media/."""
+    return source_clip()
+
+
+@pytest.fixture
+def nginx_rtmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., NginxRtmp]]:
+    """Factory: `nginx_rtmp()` starts nginx with app `live` recording every stream; pass RtmpApp(...)s for more.
+
+    Every instance is stopped gracefully at teardown.
+    """
+    started: list[NginxRtmp] = []
+
+    def start(*apps: RtmpApp, server_directives: str = "chunk_size 4096;") -> NginxRtmp:
+        for attempt in range(_BIND_ATTEMPTS):
+            nginx = NginxRtmp(
+                tmp_path_factory.mktemp("nginx"),
+                apps or (RtmpApp("live", record=True),),
+                server_directives=server_directives,
+            )
+            started.append(nginx)
+            try:
+                nginx.start()
+                return nginx
+            except RuntimeError:  # nginx exited: retry only if it lost the race for the port
+                if "Address already in use" not in nginx.log_text() or attempt == _BIND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    yield start
+    for nginx in started:
+        nginx.stop()
+
+
+@pytest.fixture
+def ffmpeg_listener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., FfmpegListener]]:
+    """Factory: `ffmpeg_listener(app="live", stream_key="test-key")` is listening when returned; `.url`, `.output`."""
+    started: list[FfmpegListener] = []
+
+    def start(app: str = "live", stream_key: str = "test-key", output: Path | None = None) -> FfmpegListener:
+        for attempt in range(_BIND_ATTEMPTS):
+            out = output or tmp_path_factory.mktemp("ffmpeg-listener") / "received.flv"
+            listener = FfmpegListener(out, app=app, stream_key=stream_key)
+            started.append(listener)
+            try:
+                listener.wait_listening()
+                return listener
+            except RuntimeError:
+                if "Address already in use" not in listener.stderr_text() or attempt == _BIND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    yield start
+    for listener in started:
+        listener.stop()

@@ -1,0 +1,57 @@
+"""Hand-made FLV tags for the unit tests: one builder per kind of tag the fan-out tells apart.
+
+Byte 0 of each payload follows FLV spec v10.1 E.4.2.1 / E.4.3.1 (classic) or Enhanced RTMP
+(bit 7 IsExHeader, bits 4-6 FrameType, bits 0-3 PacketType, then a FourCC). The bytes after
+the header are filler: the fan-out looks at nothing else.
+"""
+
+from __future__ import annotations
+
+from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
+
+ON_METADATA = b"\x02\x00\x0aonMetaData"  # AMF0 string "onMetaData" (FLV spec E.5)
+
+
+def _fill(prefix: bytes, size: int) -> bytes:
+    """`prefix` padded with 0x55 to `size` bytes (never shorter than the prefix)."""
+    return prefix + b"\x55" * max(0, size - len(prefix))
+
+
+def video_header(ts: int = 0, size: int = 16) -> Tag:
+    """AVC sequence header: keyframe | AVC (0x17), AVCPacketType 0."""
+    return Tag(VIDEO, ts, _fill(b"\x17\x00\x00\x00\x00", size))
+
+
+def keyframe(ts: int = 0, size: int = 16) -> Tag:
+    """AVC keyframe NALU: 0x17, AVCPacketType 1."""
+    return Tag(VIDEO, ts, _fill(b"\x17\x01\x00\x00\x00", size))
+
+
+def inter(ts: int = 0, size: int = 16) -> Tag:
+    """AVC inter frame NALU: inter | AVC (0x27), AVCPacketType 1."""
+    return Tag(VIDEO, ts, _fill(b"\x27\x01\x00\x00\x00", size))
+
+
+def audio_header(ts: int = 0, size: int = 4) -> Tag:
+    """AAC AudioSpecificConfig: AAC 44 kHz 16-bit stereo (0xAF), AACPacketType 0."""
+    return Tag(AUDIO, ts, _fill(b"\xaf\x00", size))
+
+
+def audio(ts: int = 0, size: int = 16) -> Tag:
+    """AAC raw frame: 0xAF, AACPacketType 1."""
+    return Tag(AUDIO, ts, _fill(b"\xaf\x01", size))
+
+
+def metadata(ts: int = 0, size: int = 24) -> Tag:
+    """A script tag carrying onMetaData."""
+    return Tag(SCRIPT, ts, _fill(ON_METADATA, size))
+
+
+def script(ts: int = 0) -> Tag:
+    """A script tag that is not onMetaData (onTextData)."""
+    return Tag(SCRIPT, ts, b"\x02\x00\x0aonTextData")
+
+
+def is_header_or_script(tag: Tag) -> bool:
+    """What the queue never drops: sequence headers and script data."""
+    return tag.is_header or tag.kind == SCRIPT
