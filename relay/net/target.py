@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import ssl
 from collections.abc import Callable
 from typing import Any, cast
@@ -29,6 +28,7 @@ from relay.fanout.queue import TargetQueue
 from relay.fanout.timeline import Timeline
 from relay.flv import Tag
 from relay.logs import get_logger
+from relay.net.reasons import describe_connection_error
 from relay.rtmp.chunk import EXTENDED, encode_body
 from relay.rtmp.connection import ClientConnection
 from relay.rtmp.errors import ProtocolError
@@ -255,7 +255,7 @@ class Target:
             except TargetFailure as exc:
                 reason = str(exc)
             except (OSError, TimeoutError, ssl.SSLError) as exc:
-                reason = _describe_os_error(exc, self.config.host, self.config.port)
+                reason = describe_connection_error(exc, self.config.host, self.config.port)
             if stop.is_set():
                 break
             if broadcast_started and loop.time() - broadcast_started[0] >= self.config.reconnect.reset_after:
@@ -347,19 +347,3 @@ async def _within(future: asyncio.Future[None], timeout: float, what: str) -> No
         await asyncio.wait_for(asyncio.shield(future), timeout)
     except TimeoutError:
         raise TargetFailure(f"no reply to {what} within {timeout:g} s") from None
-
-
-def _describe_os_error(exc: BaseException, host: str, port: int) -> str:
-    """A reason a person understands, for connection-level failures."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate of {host} not accepted: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {host}:{port} failed: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused by {host}:{port}"
-    if isinstance(exc, TimeoutError):
-        return f"timed out talking to {host}:{port}"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve {host}: {exc.strerror}"
-    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return f"network error with {host}:{port}: {detail}"
