@@ -81,10 +81,17 @@ class TargetQueue:
         self.bytes += len(tag.payload)
 
     def _duration(self) -> int:
+        """Stream time from the oldest queued frame to the newest (called right after a frame is queued).
+
+        Headers and metadata are skipped: they keep the timestamp they were published with,
+        so the ones at the front of a joiner's init burst can be hours older than its GOP.
+        """
         tags = self._tags
-        if len(tags) < 2:
-            return 0
-        diff = (tags[-1].timestamp - tags[0].timestamp) % _WRAP
+        newest = tags[-1]
+        for oldest in tags:
+            if not (oldest.is_header or oldest.kind == SCRIPT):
+                break
+        diff = (newest.timestamp - oldest.timestamp) % _WRAP
         return diff if diff < (1 << 31) else 0
 
     def _count_drop(self, tag: Tag) -> None:
@@ -95,14 +102,16 @@ class TargetQueue:
 
     def _drop_frames(self, keep_last: bool) -> None:
         """Drop every queued frame (not headers), keeping the newest tag if it is a keyframe."""
-        self.drop_events += 1
         newest = self._tags[-1]
         kept: deque[Tag] = deque()
+        dropped = self.dropped_frames
         for tag in self._tags:
             if tag.is_header or tag.kind == SCRIPT or (keep_last and tag is newest):
                 kept.append(tag)
             else:
                 self._count_drop(tag)
+        if self.dropped_frames != dropped:  # a keyframe alone over the bound loses nothing
+            self.drop_events += 1
         self._tags = kept
         self.bytes = sum(len(t.payload) for t in kept)
         self.waiting_for_keyframe = not keep_last and self.has_video

@@ -16,25 +16,35 @@ _HALF = 1 << 31
 class Timeline:
     """Maps source timestamps onto one target connection's timeline."""
 
-    __slots__ = ("origin", "last", "offset")
+    __slots__ = ("origin", "last", "offset", "_source", "_elapsed")
 
     def __init__(self, offset: int = 0) -> None:
         self.origin: int | None = None  # source timestamp that maps to `offset`
         self.offset = offset
         self.last: dict[int, int] = {}  # per tag kind, the last timestamp sent
+        # The latest frame's source timestamp and its distance from the origin, unwrapped.
+        # Each step is measured from the previous frame, not from the origin: steps are far
+        # below 2^31 ms, while a 24/7 connection outlives 2^31 ms (24.8 days) from its origin.
+        # The result then grows past 2^32; the chunk writer sends it modulo 2^32, as RTMP wraps.
+        self._source = 0
+        self._elapsed = 0
 
     def map(self, tag: Tag) -> int:
         """The timestamp to send a tag with."""
         kind = tag.kind
+        frame = not (tag.is_header or kind == SCRIPT)
         if self.origin is None:
-            if tag.is_header or kind == SCRIPT:
+            if not frame:
                 # Headers and metadata are sent before the first frame, whatever their age.
                 return self.offset
-            self.origin = tag.timestamp
-        diff = (tag.timestamp - self.origin) % _WRAP
+            self.origin = self._source = tag.timestamp
+        diff = (tag.timestamp - self._source) % _WRAP
         if diff >= _HALF:
-            diff -= _WRAP  # earlier than the origin (audio just before the first keyframe)
-        ts = self.offset + diff
+            diff -= _WRAP  # earlier than the latest frame (audio and video interleave)
+        elapsed = self._elapsed + diff
+        if frame:  # a header re-sent with a stale timestamp does not move the reference
+            self._source, self._elapsed = tag.timestamp, elapsed
+        ts = self.offset + elapsed
         last = self.last.get(kind, self.offset)
         if ts < last:
             ts = last
