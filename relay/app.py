@@ -4,6 +4,8 @@ SIGHUP reloads the config file. A file that does not validate is logged with eve
 problem and ignored: the relay keeps running on its last good config. Live streams and
 targets whose config did not change keep broadcasting through a reload.
 
+SIGUSR1 writes the status snapshot (every live stream and target) to the log.
+
 SIGINT/SIGTERM: stop accepting, shut publishers out, let every target flush, unpublish
 and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
 """
@@ -21,6 +23,7 @@ from relay.config import ConfigError, RelayConfig, load_config
 from relay.logs import get_logger, set_known_secrets
 from relay.net.ingest import IngestProtocol, start_ingest
 from relay.net.livestream import LiveStream
+from relay.status import LiveStreamSnapshot, RelaySnapshot, TargetSnapshot
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
 EXIT_LISTEN_FAILED = 1
@@ -86,6 +89,30 @@ class Relay:
         self.config = new
         self.log.info("config_reloaded", live_streams=len(self.live_streams))
 
+    def snapshot(self) -> RelaySnapshot:
+        """The state of every live stream and target, at this moment."""
+        streams = []
+        for live in self.live_streams.values():
+            targets = tuple(
+                TargetSnapshot(
+                    passthrough=t.config.passthrough, url=t.config.url, status=t.status, reason=t.reason,
+                    severity=t.severity, next_attempt_at=t.next_attempt_at,
+                    broadcasting_since=t.broadcasting_since, connections=t.connections, sent_tags=t.sent_tags,
+                    sent_bytes=t.sent_bytes, dropped_frames=t.queue.dropped_frames,
+                    dropped_bytes=t.queue.dropped_bytes, tls_verify=t.config.tls_verify,
+                )
+                for t in live.targets
+            )
+            streams.append(LiveStreamSnapshot(
+                name=live.name, status=live.status, publisher_connected=live.publisher is not None,
+                awaiting_publisher=live.awaiting_publisher, sessions=live.sessions, simulcast_targets=targets,
+            ))
+        return RelaySnapshot(tuple(streams))
+
+    def log_status(self) -> None:
+        """Write the snapshot to the log (SIGUSR1), for operators without the status API."""
+        self.log.info("relay_status", **self.snapshot().to_dict())
+
     def stop(self) -> None:
         """Ask the daemon to shut down (signal handler)."""
         self._stopping.set()
@@ -115,6 +142,7 @@ async def serve(config: RelayConfig, path: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, relay.stop)
     loop.add_signal_handler(signal.SIGHUP, relay.reload, path)
+    loop.add_signal_handler(signal.SIGUSR1, relay.log_status)
     try:
         await relay.start()
     except OSError as exc:

@@ -23,7 +23,7 @@ class TargetQueue:
 
     __slots__ = (
         "max_bytes", "max_duration_ms", "_tags", "bytes", "waiting_for_keyframe", "has_video",
-        "dropped_frames", "dropped_bytes", "drop_events", "behind_since",
+        "dropped_frames", "dropped_bytes", "drop_events", "behind_since", "skipped_frames", "_resyncing",
     )
 
     def __init__(self, max_bytes: int, max_duration_ms: int) -> None:
@@ -38,6 +38,9 @@ class TargetQueue:
         self.drop_events = 0
         # Source timestamp at which the target first fell behind, None while it keeps up.
         self.behind_since: int | None = None
+        # Frames skipped while resyncing after the publisher changed: not a sign of falling behind.
+        self.skipped_frames = 0
+        self._resyncing = False
 
     def __len__(self) -> int:
         return len(self._tags)
@@ -53,6 +56,10 @@ class TargetQueue:
             if tag.is_keyframe or (not self.has_video):
                 # An audio-only stream has no keyframes to wait for: any audio frame resumes it.
                 self.waiting_for_keyframe = False
+                self._resyncing = False
+            elif self._resyncing:
+                self.skipped_frames += 1
+                return
             else:
                 self._count_drop(tag)
                 return
@@ -69,11 +76,18 @@ class TargetQueue:
             self.behind_since = None
         return tags
 
+    def resync(self) -> None:
+        """The source restarted: send nothing but headers until its next keyframe (not counted as drops)."""
+        if self.has_video:
+            self.waiting_for_keyframe = True
+            self._resyncing = True
+
     def clear(self) -> None:
         """Forget everything queued without counting it as dropped (a new connection starts)."""
         self._tags.clear()
         self.bytes = 0
         self.waiting_for_keyframe = False
+        self._resyncing = False
         self.behind_since = None
 
     def _append(self, tag: Tag) -> None:

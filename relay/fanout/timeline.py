@@ -16,7 +16,7 @@ _HALF = 1 << 31
 class Timeline:
     """Maps source timestamps onto one target connection's timeline."""
 
-    __slots__ = ("origin", "last", "offset", "_source", "_elapsed")
+    __slots__ = ("origin", "last", "offset", "_source", "_elapsed", "_jump")
 
     def __init__(self, offset: int = 0) -> None:
         self.origin: int | None = None  # source timestamp that maps to `offset`
@@ -28,6 +28,14 @@ class Timeline:
         # The result then grows past 2^32; the chunk writer sends it modulo 2^32, as RTMP wraps.
         self._source = 0
         self._elapsed = 0
+        self._jump: int | None = None  # set by discontinuity(), applied at the next frame
+
+    def discontinuity(self, gap_ms: int) -> None:
+        """The source restarts its clock (a new publisher session): its next frame is sent
+        `gap_ms` after the latest timestamp sent, so the target's timeline keeps going forward.
+        """
+        if self.origin is not None:
+            self._jump = max(0, gap_ms)
 
     def map(self, tag: Tag) -> int:
         """The timestamp to send a tag with."""
@@ -38,6 +46,12 @@ class Timeline:
                 # Headers and metadata are sent before the first frame, whatever their age.
                 return self.offset
             self.origin = self._source = tag.timestamp
+        if self._jump is not None:
+            latest = max(self.last.values(), default=self.offset)
+            if not frame:
+                return latest  # a new session's headers go out before its first frame
+            self._source, self._elapsed = tag.timestamp, latest - self.offset + self._jump
+            self._jump = None
         diff = (tag.timestamp - self._source) % _WRAP
         if diff >= _HALF:
             diff -= _WRAP  # earlier than the latest frame (audio and video interleave)

@@ -78,7 +78,7 @@ class IngestProtocol(asyncio.Protocol):
                 elif isinstance(event, PublishRequest):
                     self._on_publish(event)
                 elif isinstance(event, PublishEnded):
-                    self._release(f"publisher sent {event.command}")
+                    self._release(f"publisher sent {event.command}", clean=True)
         except ProtocolError as exc:
             self.log.warning("ingest_protocol_error", error=str(exc))
             self._write()
@@ -117,11 +117,11 @@ class IngestProtocol(asyncio.Protocol):
         self.conn.accept_publish()
         self.log.info("publish_started")
 
-    def _release(self, reason: str) -> None:
+    def _release(self, reason: str, clean: bool) -> None:
         live, self.live = self.live, None
         if live is not None:
-            self.log.info("publish_ended", reason=reason)
-            live.release(self, reason)
+            self.log.info("publish_ended", reason=reason, clean=clean)
+            live.release(self, reason, clean)
 
     def _write(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -138,14 +138,15 @@ class IngestProtocol(asyncio.Protocol):
 
     def close(self) -> None:
         """Shut this publisher out (daemon shutdown)."""
-        self._release("relay shutting down")
+        self._release("relay shutting down", clean=True)
         self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
         self.connections.discard(self)
-        self._release("connection closed" if exc is None else f"connection lost: {exc}")
+        # No FCUnpublish/deleteStream first: the publisher may come back (reconnect window).
+        self._release("connection closed" if exc is None else f"connection lost: {exc}", clean=False)
 
 
 async def start_ingest(host: str, port: int, app: str, find: Callable[[str], LiveStream | None],

@@ -74,7 +74,7 @@ def test_one_publish_reaches_three_targets_byte_for_byte(
     publish_with_ffmpeg(ingest_url(daemon), source_flv, realtime=True, timeout=60)
 
     for label in ("nginx-rec", "nginx-rec2", "ffmpeg"):
-        daemon.wait_for("target_status", target=label, to_status="idle", timeout=20)
+        daemon.wait_for("target_status", target=label, to="idle", timeout=20)
     listener.check(timeout=20)
     nginx.wait_unpublished(TARGET_KEYS[0])
     nginx.wait_unpublished(TARGET_KEYS[1])
@@ -88,7 +88,7 @@ def test_one_publish_reaches_three_targets_byte_for_byte(
         # The GOP cache gives a target that connects after the publisher started the show
         # from its first keyframe.
         assert match.start == 0, f"{label} lost the start of the show: first tag is source media[{match.start}]"
-    assert not [e for e in daemon.events if e.get("to_status") == "errored"]
+    assert not [e for e in daemon.events if e.get("to") == "errored"]
     assert daemon.terminate(timeout=5) == 0
 
 
@@ -121,7 +121,7 @@ def test_second_publisher_is_refused_and_the_first_is_not_disturbed(
     assert second.wait(timeout=30) != 0
     daemon.wait_for("publish_rejected", reason="already publishing")
     first.check(timeout=60)
-    daemon.wait_for("target_status", target="nginx", to_status="idle", timeout=20)
+    daemon.wait_for("target_status", target="nginx", to="idle", timeout=20)
     nginx.wait_unpublished(TARGET_KEYS[0])
     match = assert_same_media(nginx.recorded_flv(TARGET_KEYS[0], "rec"), source_flv)
     assert match.start == 0
@@ -135,7 +135,7 @@ def test_sigterm_mid_show_unpublishes_targets_and_exits_zero(
     daemon = relay([{"url": nginx.url("rec"), "stream_key": TARGET_KEYS[0], "passthrough": "nginx"}])
     publisher = start_publish(ingest_url(daemon), source_flv, realtime=True)
     try:
-        daemon.wait_for("target_status", target="nginx", to_status="broadcasting")
+        daemon.wait_for("target_status", target="nginx", to="broadcasting")
 
         # The requirement is an exit within 5 s; terminate() raises past that.
         assert daemon.terminate(timeout=5) == 0

@@ -1,0 +1,261 @@
+"""One outbound RTMP connection of a target: TCP (TLS for rtmps), handshake, connect, publish.
+
+`open_link()` returns a TargetLink once the platform answered NetStream.Publish.Start, or
+raises TargetFailure with a reason a person understands. After that the link reports
+the platform's messages and its own end through callbacks and the `closed` future; the
+Target decides what to send and when.
+
+A write deadline guards against a peer that stops reading: when the transport pauses us
+(its buffer is over the high-water mark) and does not resume within `stall_timeout`,
+the link fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+from relay.config import TargetConfig
+from relay.net.reasons import describe_connection_error
+from relay.rtmp.connection import ClientConnection
+from relay.rtmp.errors import ProtocolError
+from relay.rtmp.events import Connected, PublishStarted, ReconnectRequested, Refused, StatusReceived
+from relay.secret import redact
+
+WRITE_HIGH_WATER = 512 * 1024  # the transport's own buffer; the target's queue bound applies past it
+CLOSE_TIMEOUT = 2.0
+_KEY_REFUSALS = ("NetStream.Publish.BadName", "NetStream.Publish.Denied", "NetConnection.Connect.Rejected")
+
+
+class TargetFailure(Exception):
+    """Why an attempt or a link ended; its text is safe to log (keys redacted).
+
+    `refused` marks the platform turning the stream key (or the connect) down, which
+    counts toward giving up with a fatal error.
+    """
+
+    def __init__(self, reason: str, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.refused = refused
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a link connects: the config's url, or a tcUrl from a reconnect request."""
+
+    host: str
+    port: int
+    app: str
+    tc_url: str
+
+
+class LinkOwner:
+    """What a link tells its target."""
+
+    def link_resumed(self, link: TargetLink) -> None:
+        """The transport can take data again."""
+
+    def link_reconnect_requested(self, link: TargetLink, tc_url: str | None) -> None:
+        """The platform asked for a reconnect (Enhanced RTMP)."""
+
+    def link_message(self, link: TargetLink, level: str, code: str, description: str) -> None:
+        """An onStatus the link did not act on."""
+
+
+class TargetLink(asyncio.Protocol):
+    """asyncio glue around one ClientConnection."""
+
+    def __init__(self, conn: ClientConnection, owner: LinkOwner, config: TargetConfig) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.conn = conn
+        self.owner = owner
+        self.config = config
+        self.transport: asyncio.Transport | None = None
+        self.connected: asyncio.Future[None] = loop.create_future()
+        self.published: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[TargetFailure] = loop.create_future()
+        self.paused = False
+        self._stall_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.write_output()
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        try:
+            conn.receive_data(data)
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, Connected):
+                    _settle(self.connected)
+                elif isinstance(event, PublishStarted):
+                    _settle(self.published)
+                elif isinstance(event, Refused):
+                    self._on_refused(event)
+                    return
+                elif isinstance(event, ReconnectRequested):
+                    self.owner.link_reconnect_requested(self, event.tc_url)
+                elif isinstance(event, StatusReceived):
+                    description = self.redact(event.description)
+                    self.owner.link_message(self, event.level, event.code, description)
+                    if event.level == "error":
+                        self.fail(TargetFailure(f"the platform reported {event.code}: {description}".rstrip(": ")))
+                        return
+        except ProtocolError as exc:
+            self.fail(TargetFailure(f"protocol error from the platform: {exc}"))
+            return
+        self.write_output()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self.fail(TargetFailure("the platform closed the connection"))
+        else:
+            self.fail(TargetFailure(describe_connection_error(exc, self.config.host, self.config.port)))
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        stall = self.config.queue.max_behind_seconds
+        self._stall_timer = self.loop.call_later(stall, self.fail, TargetFailure(
+            f"the platform stopped reading: no write progress for {stall:g} s"))
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        self.owner.link_resumed(self)
+
+    # -- for the target --------------------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        """True when the link takes data now."""
+        return not self.paused and self.transport is not None and not self.transport.is_closing()
+
+    def write_output(self) -> None:
+        """Hand everything the connection queued to the transport, in one writelines."""
+        if self.transport is not None and not self.transport.is_closing():
+            out = self.conn.take_output()
+            if out:
+                self.transport.writelines(out)
+
+    def redact(self, text: str) -> str:
+        """Text from the platform with the target's key removed (some echo the stream name)."""
+        return redact(text, [self.config.stream_key])
+
+    def fail(self, failure: TargetFailure) -> None:
+        """End the link with a reason; everything waiting on it wakes up."""
+        for future in (self.connected, self.published):
+            if not future.done():
+                future.set_exception(failure)
+                future.exception()  # retrieved here so an unawaited one never warns
+        if not self.closed.done():
+            self.closed.set_result(failure)
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def close_cleanly(self) -> bool:
+        """Unpublish, half-close, and wait for the platform to close; False if it did not in time."""
+        try:
+            self.conn.unpublish()
+        except ProtocolError:
+            pass
+        self.paused = False  # the transport buffers what is left; closing flushes it
+        self.write_output()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return True
+        if transport.can_write_eof():
+            # Half-close and let the platform close: closing outright would answer its
+            # replies to deleteStream with a reset, and some servers then drop the tail.
+            transport.write_eof()
+        else:
+            transport.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), CLOSE_TIMEOUT)
+            return True
+        except TimeoutError:
+            transport.abort()
+            return False
+
+    def _on_refused(self, event: Refused) -> None:
+        description = self.redact(event.description)
+        detail = f"{event.code}: {description}" if description else event.code
+        if event.stage == "publish" and event.code in _KEY_REFUSALS:
+            reason = f"the platform refused the stream key ({detail})"
+        else:
+            reason = f"the platform refused {event.stage} ({detail})"
+        self.fail(TargetFailure(reason, refused=event.code in _KEY_REFUSALS))
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def ssl_context_for(config: TargetConfig) -> ssl.SSLContext:
+    """Verification against the system store, or the target's own CA; none if tls_verify is false."""
+    context = ssl.create_default_context(cafile=config.tls_ca_file)
+    if not config.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def open_link(config: TargetConfig, endpoint: Endpoint, owner: LinkOwner) -> TargetLink:
+    """Connect and publish; the link once the platform answered NetStream.Publish.Start."""
+    loop = asyncio.get_running_loop()
+    timeouts = config.timeouts
+    link = TargetLink(ClientConnection(endpoint.app, endpoint.tc_url, config.stream_key.reveal()), owner, config)
+    ssl_context = ssl_context_for(config) if config.scheme == "rtmps" else None
+    try:
+        await asyncio.wait_for(
+            loop.create_connection(lambda: link, endpoint.host, endpoint.port, ssl=ssl_context,
+                                   server_hostname=endpoint.host if ssl_context else None,
+                                   ssl_handshake_timeout=timeouts.handshake if ssl_context else None),
+            timeouts.connect,
+        )
+    except TimeoutError:
+        raise TargetFailure(f"no connection to {endpoint.host}:{endpoint.port} within {timeouts.connect:g} s") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise TargetFailure(describe_connection_error(exc, endpoint.host, endpoint.port)) from None
+    try:
+        await _within(link.connected, timeouts.handshake, "the RTMP handshake and connect")
+        await _within(link.published, timeouts.publish, "the answer to publish")
+    except BaseException:
+        link.fail(TargetFailure("attempt abandoned"))
+        raise
+    return link
+
+
+async def _within(future: asyncio.Future[None], timeout: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout)
+    except TimeoutError:
+        raise TargetFailure(f"no reply to {what} within {timeout:g} s") from None
+
+
+def endpoint_from_tc_url(config: TargetConfig, tc_url: str | None) -> Endpoint:
+    """The endpoint for a reconnect: the platform's new tcUrl if it gave a usable one, else the config's."""
+    default = Endpoint(config.host, config.port, config.app, config.tc_url)
+    if not tc_url:
+        return default
+    try:
+        parts = urlsplit(tc_url)
+        port = parts.port
+    except ValueError:
+        return default
+    if parts.scheme != config.scheme or not parts.hostname:
+        return default  # never downgrade rtmps to rtmp on the platform's word
+    app = parts.path.strip("/") or config.app
+    return Endpoint(parts.hostname, port or config.port, app, tc_url)

@@ -1,0 +1,67 @@
+"""Frozen snapshots of the relay's state, for the status API, metrics and tests.
+
+Built on demand from the running objects (app.py), never updated in place, so a reader
+always sees one consistent moment. Nothing here holds a stream key: targets are named by
+their passthrough label and their url without the key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSnapshot:
+    """One simulcast target, in Mux's words: idle, starting, broadcasting or errored."""
+
+    passthrough: str
+    url: str  # without the key
+    status: str
+    reason: str | None
+    severity: str
+    next_attempt_at: float | None  # Unix time of the next attempt while errored
+    broadcasting_since: float | None
+    connections: int
+    sent_tags: int
+    sent_bytes: int
+    dropped_frames: int
+    dropped_bytes: int
+    tls_verify: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStreamSnapshot:
+    """One live stream: idle or active, and its targets."""
+
+    name: str
+    status: str
+    publisher_connected: bool
+    awaiting_publisher: bool  # inside the reconnect window
+    sessions: int
+    simulcast_targets: tuple[TargetSnapshot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySnapshot:
+    """The whole relay at one moment."""
+
+    live_streams: tuple[LiveStreamSnapshot, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, ready for JSON."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """The status API's body."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def target(self, live_stream: str, passthrough: str) -> TargetSnapshot:
+        """One target's snapshot (KeyError if there is none)."""
+        for stream in self.live_streams:
+            if stream.name == live_stream:
+                for target in stream.simulcast_targets:
+                    if target.passthrough == passthrough:
+                        return target
+        raise KeyError((live_stream, passthrough))
