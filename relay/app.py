@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import ssl
+from typing import Any
 
 from relay.config import ConfigError, RelayConfig, load_config
 from relay.logs import get_logger, set_known_secrets
@@ -139,6 +140,7 @@ async def serve(config: RelayConfig, path: str) -> int:
         log.warning("config_warning", message=warning)
     relay = Relay(config)
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_log_unhandled)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, relay.stop)
     loop.add_signal_handler(signal.SIGHUP, relay.reload, path)
@@ -154,6 +156,13 @@ async def serve(config: RelayConfig, path: str) -> int:
     await relay.run_until_stopped()
     _sd_notify("STOPPING=1")
     return 0
+
+
+def _log_unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Errors nobody caught in a callback or task: one structured, key-scrubbed log line."""
+    exc = context.get("exception")
+    get_logger().error("unhandled_error", message=str(context.get("message", "")),
+                       exc_info=exc if isinstance(exc, BaseException) else None)
 
 
 def _sd_notify(state: str) -> None:

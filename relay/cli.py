@@ -53,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     from relay.app import run
 
-    return run(config, args.config)
+    try:
+        return run(config, args.config)
+    except Exception:  # a bug: its traceback goes through the log, where keys are scrubbed
+        logs.get_logger().exception("relay_crashed")
+        return 1
 
 
 if __name__ == "__main__":

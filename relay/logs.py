@@ -28,19 +28,25 @@ def set_known_secrets(secrets: Iterable[Secret]) -> None:
     _known_secrets = tuple(secrets)
 
 
-def _scrub(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Replace any known stream key found in a rendered value with its fingerprint."""
-    if not _known_secrets:
-        return event_dict
-    for key, value in event_dict.items():
-        text = value if isinstance(value, str) else None
-        if text is None:
-            continue
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
         for secret in _known_secrets:
             plain = secret.reveal()
-            if plain and plain in text:
-                text = text.replace(plain, f"<redacted:{secret.fingerprint}>")
-        event_dict[key] = text
+            if plain in value:
+                value = value.replace(plain, f"<redacted:{secret.fingerprint}>")
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(v) for v in value]
+    return value
+
+
+def _scrub(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replace any known stream key found in a rendered value with its fingerprint."""
+    if _known_secrets:
+        for key, value in event_dict.items():
+            event_dict[key] = _scrub_value(value)
     return event_dict
 
 
