@@ -60,8 +60,8 @@ _POLICIES = (
         _seconds("reset_after", "time connected after which the wait starts over"),
     )),
     Field("timeouts", "map", "deadlines of each step of a connection", children=(
-        _seconds("connect", "TCP (and TLS) connect"),
-        _seconds("handshake", "RTMP handshake"),
+        _seconds("connect", "TCP connect"),
+        _seconds("handshake", "TLS handshake, then RTMP handshake and connect"),
         _seconds("publish", "connect/createStream/publish commands"),
     )),
     Field("queue", "map", "a target's bounded queue", children=(

@@ -1,4 +1,4 @@
-"""Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server.
+"""Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server, a test CA and stunnel.
 
 Helpers (free ports, publishing with ffmpeg, FLV comparison) live in tests/support/.
 """
@@ -13,6 +13,7 @@ import pytest
 from tests.support.ffmpeg import FfmpegListener
 from tests.support.media import source_clip
 from tests.support.nginx import NginxRtmp, RtmpApp
+from tests.support.tls import Stunnel, TestPki, make_pki
 
 _BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and the server's bind
 
@@ -73,3 +74,35 @@ def ffmpeg_listener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     yield start
     for listener in started:
         listener.stop()
+
+
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    """A trustme CA and a server certificate it issued for localhost and 127.0.0.1 (PEM files in tmp)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def stunnel(tmp_path_factory: pytest.TempPathFactory, test_pki: TestPki) -> Iterator[Callable[..., Stunnel]]:
+    """Factory: `stunnel(nginx.port)` is a stunnel4 TLS server (test CA's certificate) in front of that port.
+
+    Accepting connections when returned; stopped at teardown.
+    """
+    started: list[Stunnel] = []
+
+    def start(connect_port: int, service_options: str = "") -> Stunnel:
+        for attempt in range(_BIND_ATTEMPTS):
+            tunnel = Stunnel(tmp_path_factory.mktemp("stunnel"), test_pki, connect_port,
+                             service_options=service_options)
+            started.append(tunnel)
+            try:
+                tunnel.start()
+                return tunnel
+            except RuntimeError:
+                if "Address already in use" not in tunnel.log_text() or attempt == _BIND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    yield start
+    for tunnel in started:
+        tunnel.stop()

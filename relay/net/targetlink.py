@@ -223,7 +223,8 @@ async def open_link(config: TargetConfig, endpoint: Endpoint, owner: LinkOwner) 
             loop.create_connection(lambda: link, endpoint.host, endpoint.port, ssl=ssl_context,
                                    server_hostname=endpoint.host if ssl_context else None,
                                    ssl_handshake_timeout=timeouts.handshake if ssl_context else None),
-            timeouts.connect,
+            # TCP gets `connect`; the TLS handshake inside create_connection gets its own deadline.
+            timeouts.connect + (timeouts.handshake if ssl_context else 0),
         )
     except TimeoutError:
         raise TargetFailure(f"no connection to {endpoint.host}:{endpoint.port} within {timeouts.connect:g} s") from None
