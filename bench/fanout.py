@@ -1,0 +1,667 @@
+"""Fan-out benchmark: the relay and nginx-rtmp `push`, side by side on the same workload, in ONE run.
+
+For each N in --streams, on fresh processes and one system at a time:
+  sink      bench/sink.py, standing in for the platforms (apps t1..t6, any stream name)
+  system    (a) the relay: N live streams x --targets simulcast targets, all to the sink
+            (b) nginx-rtmp: one `application live { live on; push rtmp://SINK/tK; ... }`,
+                `worker_processes 1;` (one core, like the relay's one event loop)
+            [(c) with --baseline: nothing; the loadgen publishes straight to the sink]
+  loadgen   bench/loadgen.py, N streams of the workload clip at real-time pace
+
+Once every target is publishing on the sink, --warmup seconds pass, then the --window is
+measured: CPU (utime+stime from /proc/PID/stat) of the system, loadgen and sink, peak RSS
+(VmHWM) of the system, delivered bytes and latency per target. See bench/README.md.
+
+    python bench/fanout.py --streams 1 8 --targets 6 --warmup 5 --window 20 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.media import load_clip
+from tests.support.ports import accepts_connections, free_port, wait_until
+from tests.support.relay_proc import RelayProcess, write_config
+
+BENCH_DIR = Path(__file__).resolve().parent
+RUNS_DIR = REPO_ROOT / ".cache" / "bench" / "runs"
+NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+KEY_PREFIX = "bench-stream-key-"
+INGEST_APP = "live"
+READY_TIMEOUT = 30.0
+DRAIN_S = 1.5  # after the window, for the last tags sent in it to arrive
+
+
+# --- /proc ------------------------------------------------------------------------------
+
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """(utime, stime) of one process, in clock ticks ((0, 0) if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0, 0
+    return int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5), counted after "pid (comm)"
+
+
+def cpu_of(pids: list[int]) -> tuple[int, int]:
+    """(utime, stime) summed over processes."""
+    times = [cpu_ticks(p) for p in pids]
+    return sum(t[0] for t in times), sum(t[1] for t in times)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process (nginx's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def vm_hwm_kb(pid: int) -> int:
+    """Peak resident set size (VmHWM) in kB (0 if gone)."""
+    try:
+        match = re.search(r"^VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(match.group(1)) if match else 0
+
+
+def code_under_test() -> dict[str, Any]:
+    """Which relay code was measured: the commit, and a digest of relay/ as it is on disk (others edit it)."""
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "relay").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "relay_dirty_files": len(git("status", "--short", "relay").splitlines()),
+            "relay_tree_sha256": digest.hexdigest()[:16]}
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    mhz = re.search(r"^cpu MHz\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False).stderr.strip()
+    try:
+        from importlib.metadata import version
+        uv: str | None = version("uvloop")
+    except ImportError:
+        uv = None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model.group(1).strip() if model else "?",
+        "cpu_mhz": mhz.group(1).strip() if mhz else "?",
+        "python": platform.python_version(),
+        "uvloop": uv,
+        "kernel": platform.release(),
+        "nginx": nginx_v.replace("nginx version: ", ""),
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+# --- child processes speaking JSON lines ----------------------------------------------------
+
+class JsonLinesProc:
+    """A bench child (loadgen, sink) with commands on stdin and JSON events on stdout."""
+
+    def __init__(self, name: str, cmd: list[str], log_path: Path) -> None:
+        self.name = name
+        self.log = log_path.open("w")
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, bufsize=1)
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.events.put(json.loads(line))
+            except ValueError:
+                self.log.write(line)
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+
+    def wait_event(self, name: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: no {name!r} event within {timeout:g} s (exit {self.proc.poll()})")
+            try:
+                event = self.events.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if self.proc.poll() is not None and self.events.empty():
+                    raise RuntimeError(f"{self.name} exited {self.proc.returncode} before {name!r}") from None
+                continue
+            if event.get("event") == name:
+                return event
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._thread.join(2)
+        self.log.close()
+
+
+# --- the systems under test --------------------------------------------------------------
+
+class System:
+    """A relay under test: start it, the pids to account, stop it, its log."""
+
+    name = "?"
+    expected_per_stream = 0
+
+    def start(self, sink_port: int, n: int, targets: int) -> int:
+        """Start; the ingest port."""
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+    def log_summary(self) -> dict[str, Any]:
+        return {}
+
+
+class RelaySystem(System):
+    name = "relay"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.daemon: RelayProcess | None = None
+
+    def start(self, sink_port: int, n: int, targets: int) -> int:
+        self.expected_per_stream = targets
+        port = free_port()
+        config = {
+            "server": {"listen": f"127.0.0.1:{port}", "app": INGEST_APP},
+            "live_streams": [
+                {
+                    "name": f"bench-{i:03d}",
+                    "stream_key": f"{KEY_PREFIX}{i:03d}",
+                    "simulcast_targets": [
+                        {"url": f"rtmp://127.0.0.1:{sink_port}/t{k}", "stream_key": f"{KEY_PREFIX}{i:03d}",
+                         "passthrough": f"t{k}"}
+                        for k in range(1, targets + 1)
+                    ],
+                }
+                for i in range(n)
+            ],
+        }
+        path = write_config(self.workdir / "relay.yaml", config)
+        self.daemon = RelayProcess(path)
+        self.daemon.wait_for("relay_listening", timeout=15)
+        wait_until(lambda: accepts_connections(port), 10, f"the relay on port {port}")
+        return port
+
+    def pids(self) -> list[int]:
+        return [self.daemon.proc.pid] if self.daemon else []
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            try:
+                self.daemon.terminate(10)
+            finally:
+                self.daemon.kill()
+            (self.workdir / "relay.log").write_text(self.daemon.output)
+
+    def log_summary(self) -> dict[str, Any]:
+        if self.daemon is None:
+            return {}
+        events = self.daemon.events
+        levels: dict[str, int] = {}
+        notable: dict[str, int] = {}
+        for e in events:
+            level = str(e.get("level", "?"))
+            levels[level] = levels.get(level, 0) + 1
+            if level in ("warning", "error", "critical") or e.get("to_status") == "errored":
+                notable[str(e.get("event"))] = notable.get(str(e.get("event")), 0) + 1
+        samples = [e for e in events if e.get("level") in ("warning", "error", "critical")][:5]
+        return {"levels": levels, "notable": notable, "samples": samples,
+                "exit": self.daemon.proc.returncode}
+
+
+class NginxSystem(System):
+    name = "nginx"
+
+    def __init__(self, workdir: Path) -> None:
+        self.prefix = workdir / "nginx"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def config(self, port: int, sink_port: int, targets: int) -> str:
+        pushes = "\n".join(f"            push rtmp://127.0.0.1:{sink_port}/t{k};" for k in range(1, targets + 1))
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return (
+            f"daemon off;\nmaster_process on;\nworker_processes 1;\n{user}"
+            f"pid {self.prefix / 'nginx.pid'};\nerror_log {self.prefix / 'error.log'} info;\n"
+            f"load_module {NGINX_RTMP_MODULE};\n"
+            "events { worker_connections 4096; }\n"
+            "rtmp {\n    server {\n"
+            f"        listen 127.0.0.1:{port};\n        chunk_size 4096;\n"
+            f"        application {INGEST_APP} {{\n            live on;\n{pushes}\n        }}\n"
+            "    }\n}\n"
+        )
+
+    def start(self, sink_port: int, n: int, targets: int) -> int:
+        self.expected_per_stream = targets
+        if not NGINX_RTMP_MODULE.exists():
+            raise FileNotFoundError(f"{NGINX_RTMP_MODULE} missing: apt-get install libnginx-mod-rtmp")
+        port = free_port()
+        self.prefix.mkdir(parents=True, exist_ok=True)
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(self.config(port, sink_port, targets))
+        self.proc = subprocess.Popen(
+            ["nginx", "-p", str(self.prefix), "-c", str(conf), "-e", str(self.prefix / "error.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+        proc = self.proc
+        wait_until(lambda: accepts_connections(port), 10, f"nginx on port {port}",
+                   abort=lambda: None if proc.poll() is None else f"nginx exited {proc.returncode}")
+        return port
+
+    def pids(self) -> list[int]:
+        if self.proc is None:
+            return []
+        return [self.proc.pid, *children(self.proc.pid)]
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGQUIT, 3.0), (signal.SIGTERM, 5.0)):
+            proc.send_signal(sig)
+            try:
+                proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        proc.kill()
+        proc.wait(5)
+
+    def log_summary(self) -> dict[str, Any]:
+        path = self.prefix / "error.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        levels: dict[str, int] = {}
+        for level in re.findall(r"^\S+ \S+ \[(\w+)\]", text, re.MULTILINE):
+            levels[level] = levels.get(level, 0) + 1
+        bad = [line for line in text.splitlines() if re.search(r"\[(error|crit|alert|emerg)\]", line)]
+        return {"levels": levels, "samples": bad[:5]}
+
+
+class DirectSystem(System):
+    """No relay at all: the loadgen publishes to the sink (the floor of the latency figures)."""
+
+    name = "direct"
+    expected_per_stream = 1
+
+    def __init__(self, sink_port: int) -> None:
+        self.sink_port = sink_port
+
+    def start(self, sink_port: int, n: int, targets: int) -> int:
+        return sink_port
+
+
+# --- one measurement -------------------------------------------------------------------------
+
+def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
+    """Sink, system, loadgen; warm-up; window; reports. Everything torn down before returning."""
+    workdir = run_dir / f"n{n}-{system_name}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    sends_path = workdir / "sends.json"
+    sink = JsonLinesProc("sink", [py, str(BENCH_DIR / "sink.py"), "--control", "--duration", "900"],
+                         workdir / "sink.stderr")
+    system: System | None = None
+    loadgen: JsonLinesProc | None = None
+    profiler: subprocess.Popen[bytes] | None = None
+    try:
+        sink_port = int(sink.wait_event("listening", 20)["port"])
+        if system_name == "relay":
+            system = RelaySystem(workdir)
+        elif system_name == "nginx":
+            system = NginxSystem(workdir)
+        else:
+            system = DirectSystem(sink_port)
+        port = system.start(sink_port, n, args.targets)
+        app = "direct" if system_name == "direct" else INGEST_APP
+        loadgen = JsonLinesProc(
+            "loadgen",
+            [py, str(BENCH_DIR / "loadgen.py"), "--url", f"rtmp://127.0.0.1:{port}/{app}", "--streams", str(n),
+             "--key-prefix", KEY_PREFIX, "--control", "--sends-out", str(sends_path),
+             "--duration", str(args.warmup + args.window + 120)],
+            workdir / "loadgen.stderr",
+        )
+        published = loadgen.wait_event("published", READY_TIMEOUT)
+        if published["streams"] != n:
+            raise RuntimeError(f"only {published['streams']}/{n} streams published: {published['failed']}")
+        expected = n * system.expected_per_stream
+        deadline = time.monotonic() + READY_TIMEOUT
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            sink.send("status")
+            status = sink.wait_event("status", 5)
+            if status["publishing"] >= expected:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{system_name}: only {status.get('publishing')}/{expected} targets publishing "
+                               f"on the sink after {READY_TIMEOUT:g} s; logs: {system.log_summary()}")
+        ready_at = time.monotonic_ns()
+        ws = ready_at + int(args.warmup * 1e9)
+        we = ws + int(args.window * 1e9)
+        for proc in (loadgen, sink):
+            proc.send(f"window {ws} {we}")
+        pids = {"system": system.pids(), "loadgen": [loadgen.proc.pid], "sink": [sink.proc.pid]}
+        _sleep_until(ws)
+        if system_name == "nginx":
+            pids["system"] = system.pids()  # the worker, for sure started by now
+        before = {role: cpu_of(ps) for role, ps in pids.items()}
+        t_before = time.monotonic_ns()
+        if args.profile and system_name == "relay":
+            profiler = _start_profiler(pids["system"][0], args.window, workdir, args.profile)
+        _sleep_until(we)
+        after = {role: cpu_of(ps) for role, ps in pids.items()}
+        t_after = time.monotonic_ns()
+        rss_kb = sum(vm_hwm_kb(p) for p in pids["system"])
+        sink.send("status")
+        status_end = sink.wait_event("status", 5)
+        _sleep_until(we + int(DRAIN_S * 1e9))
+        loadgen.send("stop")
+        lg = loadgen.wait_event("report", 30)
+        sink.send(f"report {sends_path}")
+        sk = sink.wait_event("report", 60)
+        measured_s = (t_after - t_before) / 1e9
+        cpu_ms = {role: (sum(after[role]) - sum(before[role])) * 1000 / CLK_TCK for role in pids}
+        cpu_user_ms = (after["system"][0] - before["system"][0]) * 1000 / CLK_TCK
+        cpu_sys_ms = (after["system"][1] - before["system"][1]) * 1000 / CLK_TCK
+        result = {
+            "system": system_name,
+            "streams": n,
+            "targets": system.expected_per_stream,
+            "window_s": measured_s,
+            "pids": pids,
+            "cpu_ms": cpu_ms,
+            "system_cpu_split_ms": {"user": cpu_user_ms, "kernel": cpu_sys_ms},
+            "rss_kb": rss_kb,
+            "loadgen": lg,
+            "sink": sk,
+            "publishing_at_window_end": status_end["publishing"],
+            "expected_publishing": expected,
+        }
+        if profiler is not None:
+            result["profile"] = _finish_profiler(profiler, workdir)
+        return result
+    finally:
+        if profiler is not None and profiler.poll() is None:
+            profiler.kill()
+        if loadgen is not None:
+            loadgen.stop()
+        logs: dict[str, Any] = {}
+        if system is not None:
+            system.stop()
+            logs = system.log_summary()
+        sink.stop()
+        (workdir / "system-log-summary.json").write_text(json.dumps(logs, indent=1, default=str))
+
+
+def _sleep_until(t_ns: int) -> None:
+    while (left := t_ns - time.monotonic_ns()) > 0:
+        time.sleep(min(left / 1e9, 1.0))
+
+
+def _start_profiler(pid: int, seconds: float, workdir: Path, mode: str) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        print("py-spy not found: pip install py-spy into the venv", file=sys.stderr)
+        return None
+    how = ["--native"] if mode == "native" else ["--nonblocking"]
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200", *how,
+         "--format", "raw", "--output", str(workdir / "relay-profile.txt")],
+        stdout=subprocess.DEVNULL, stderr=(workdir / "py-spy.stderr").open("w"),
+    )
+
+
+def _finish_profiler(proc: subprocess.Popen[bytes], workdir: Path) -> dict[str, Any]:
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return top_functions(workdir / "relay-profile.txt")
+
+
+def top_functions(path: Path, top: int = 15) -> dict[str, Any]:
+    """Self and inclusive sample counts per function from py-spy's raw (collapsed) output."""
+    if not path.exists():
+        return {}
+    self_counts: dict[str, int] = {}
+    incl_counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        self_counts[frames[-1]] = self_counts.get(frames[-1], 0) + count
+        for f in set(frames):
+            incl_counts[f] = incl_counts.get(f, 0) + count
+    return {
+        "samples": total,
+        "self": sorted(self_counts.items(), key=lambda kv: -kv[1])[:top],
+        "inclusive": sorted(incl_counts.items(), key=lambda kv: -kv[1])[:top],
+    }
+
+
+# --- summary and tables --------------------------------------------------------------------------
+
+def summarize(r: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one run, flattened for the table."""
+    n, window = r["streams"], r["window_s"]
+    sink = r["sink"]
+    targets = [t for key, t in sink["targets"].items() if key.split("/", 1)[1].startswith(KEY_PREFIX)]
+    ratios = [t["delivery_ratio"] for t in targets if t.get("delivery_ratio") is not None]
+    rates = [t.get("bitrate_mbps", 0.0) for t in targets]
+    expected = r["expected_publishing"]
+    published = sum(p["bytes"] for p in r["loadgen"]["published"].values())
+    return {
+        "cpu_ms_per_stream_s": r["cpu_ms"]["system"] / (n * window),
+        "cpu_user_per_stream_s": r["system_cpu_split_ms"]["user"] / (n * window),
+        "cpu_kernel_per_stream_s": r["system_cpu_split_ms"]["kernel"] / (n * window),
+        "cpu_pct": r["cpu_ms"]["system"] / (window * 10),
+        "rss_mb": r["rss_kb"] / 1024,
+        "published_mbps_per_stream": published * 8 / window / 1e6 / n,
+        "targets_seen": f"{len(targets)}/{expected}",
+        "bitrate_mean": sum(rates) / len(rates) if rates else 0.0,
+        "bitrate_min": min(rates) if rates else 0.0,
+        "delivery_min": min(ratios) if ratios else 0.0,
+        "delivery_mean": sum(ratios) / len(ratios) if ratios else 0.0,
+        "lost_video": sum(max(0, t.get("lost_video", 0)) for t in targets),
+        "duplicates": sum(t.get("duplicates", 0) for t in targets),
+        "mismatches": sink["mismatches"],
+        "lat_p50": sink["latency_ms"]["p50"],
+        "lat_p99": sink["latency_ms"]["p99"],
+        "lat_max": sink["latency_ms"]["max"],
+        "lat_count": sink["latency_ms"]["count"],
+        "loadgen_cpu_pct": r["cpu_ms"]["loadgen"] / (window * 10),
+        "sink_cpu_pct": r["cpu_ms"]["sink"] / (window * 10),
+        "lateness_p99": r["loadgen"]["lateness_ms"]["p99"],
+        "loadgen_errors": len(r["loadgen"]["errors"]),
+        "log_problems": sum(count for level, count in r.get("system_log", {}).get("levels", {}).items()
+                            if level.lower() in ("warning", "warn", "error", "crit", "critical", "alert", "emerg")),
+    }
+
+
+ROWS: list[tuple[str, str, str, bool]] = [
+    # key, label, format, ratio?
+    ("cpu_ms_per_stream_s", "CPU ms per stream-second", "{:.1f}", True),
+    ("cpu_user_per_stream_s", "  of which user (utime)", "{:.1f}", True),
+    ("cpu_kernel_per_stream_s", "  of which kernel (stime)", "{:.1f}", True),
+    ("cpu_pct", "CPU % of one core", "{:.1f}", True),
+    ("rss_mb", "peak RSS (VmHWM) MB", "{:.1f}", True),
+    ("published_mbps_per_stream", "published Mbit/s per stream", "{:.2f}", False),
+    ("targets_seen", "targets seen on sink", "{}", False),
+    ("bitrate_mean", "delivered Mbit/s per target (mean)", "{:.2f}", True),
+    ("bitrate_min", "delivered Mbit/s per target (min)", "{:.2f}", True),
+    ("delivery_mean", "delivery ratio (mean)", "{:.4f}", True),
+    ("delivery_min", "delivery ratio (min)", "{:.4f}", True),
+    ("lost_video", "video tags lost (all targets)", "{}", False),
+    ("duplicates", "duplicate tags", "{}", False),
+    ("mismatches", "hash mismatches", "{}", False),
+    ("lat_p50", "latency p50 ms", "{:.2f}", True),
+    ("lat_p99", "latency p99 ms", "{:.2f}", True),
+    ("lat_max", "latency max ms", "{:.2f}", True),
+    ("lat_count", "latency samples (video tags)", "{}", False),
+    ("log_problems", "warning/error lines in its log", "{}", False),
+    ("loadgen_cpu_pct", "loadgen CPU % of one core", "{:.1f}", False),
+    ("sink_cpu_pct", "sink CPU % of one core", "{:.1f}", False),
+    ("lateness_p99", "loadgen send lateness p99 ms", "{:.2f}", False),
+]
+
+
+SYSTEM_ONLY = {"cpu_ms_per_stream_s", "cpu_user_per_stream_s", "cpu_kernel_per_stream_s", "cpu_pct", "rss_mb",
+               "log_problems"}
+
+
+def table(n: int, targets: int, summaries: dict[str, dict[str, Any]], window: float, warmup: float) -> str:
+    systems = list(summaries)
+    head = ["metric", *systems]
+    both = "relay" in summaries and "nginx" in summaries
+    if both:
+        head.append("relay/nginx")
+    title = (f"N = {n} live streams x {targets} targets = {n * targets} outgoing streams "
+             f"(window {window:g} s after {warmup:g} s warm-up)")
+    lines = [title, ""]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
+    for key, label, fmt, ratio in ROWS:
+        cells = [label, *("-" if s == "direct" and key in SYSTEM_ONLY else fmt.format(summaries[s][key])
+                          for s in systems)]
+        if both:
+            a, b = summaries["relay"][key], summaries["nginx"][key]
+            cells.append(f"{a / b:.2f}" if ratio and isinstance(a, (int, float)) and b else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--streams", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--targets", type=int, default=6, choices=range(1, 7))
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--window", type=float, default=20.0)
+    ap.add_argument("--systems", nargs="+", default=["relay", "nginx"], choices=["relay", "nginx", "direct"])
+    ap.add_argument("--baseline", action="store_true", help="also measure 'direct' (loadgen -> sink, no relay)")
+    ap.add_argument("--profile", nargs="?", const="python", choices=["python", "native"],
+                    help="py-spy the relay during its window (perturbs the figures; 'native' also samples C frames "
+                         "and stops the process at each sample)")
+    ap.add_argument("--json", type=Path, help="write every figure here")
+    args = ap.parse_args(argv)
+    if args.baseline and "direct" not in args.systems:
+        args.systems.append("direct")
+    clip = load_clip()  # generate the clip before anything is timed
+    info = machine()
+    code = code_under_test()
+    run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=_mkdir(RUNS_DIR)))
+    print(f"machine: {info}")
+    print(f"code: {code}")
+    print(f"clip: {clip.path.name}, {clip.bitrate_bps / 1e6:.2f} Mbit/s payload, loop {clip.loop_ms} ms")
+    print(f"run dir: {run_dir}", flush=True)
+    out: dict[str, Any] = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": info, "code": code,
+                           "clip": {"path": clip.path.name, "bitrate_bps": clip.bitrate_bps},
+                           "args": {k: str(v) for k, v in vars(args).items()}, "runs": []}
+    status = 0
+    for n in args.streams:
+        summaries: dict[str, dict[str, Any]] = {}
+        for system_name in args.systems:
+            t0 = time.monotonic()
+            print(f"-- N={n} {system_name} ...", flush=True)
+            try:
+                result = run_one(system_name, n, args, run_dir)
+            except (RuntimeError, TimeoutError, OSError) as exc:
+                print(f"   FAILED: {exc}", flush=True)
+                traceback.print_exc()
+                out["runs"].append({"system": system_name, "streams": n, "error": str(exc)})
+                status = 1
+                continue
+            logs_path = run_dir / f"n{n}-{system_name}" / "system-log-summary.json"
+            result["system_log"] = json.loads(logs_path.read_text()) if logs_path.exists() else {}
+            result["summary"] = summaries[system_name] = summarize(result)
+            out["runs"].append(result)
+            print(f"   done in {time.monotonic() - t0:.0f} s", flush=True)
+            if "profile" in result:
+                print(format_profile(result["profile"]))
+        if summaries:
+            print()
+            print(table(n, args.targets, summaries, args.window, args.warmup))
+            print(flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1, default=str))
+    (run_dir / "results.json").write_text(json.dumps(out, indent=1, default=str))
+    return status
+
+
+def format_profile(profile: dict[str, Any]) -> str:
+    if not profile:
+        return "(no profile)"
+    total = profile["samples"] or 1
+    lines = [f"relay profile: {profile['samples']} samples; top functions by self time:"]
+    for name, count in profile["self"]:
+        lines.append(f"  {100 * count / total:5.1f}%  {name}")
+    lines.append("by inclusive time:")
+    for name, count in profile["inclusive"]:
+        lines.append(f"  {100 * count / total:5.1f}%  {name}")
+    return "\n".join(lines)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
