@@ -6,11 +6,13 @@ attempts. Each attempt is a fresh RTMP session: a new Timeline starting at 0, an
 queue and the hub's init burst (metadata, sequence headers, current GOP), so nothing
 stale is replayed after a reconnect.
 
-The publisher's read path reaches a target only through `offer()`, which queues the tag
-and schedules one flush per event-loop iteration; it never awaits. The flush writes every
-queued tag with one `writelines`. While the socket's buffer is over its high-water mark
-the link is paused and the queue's bound and drop policy take over; a target that stays
-behind for `max_behind_seconds` is disconnected and reconnects.
+The publisher's read path reaches a target only through `offer()`, which never awaits.
+A target that is caught up (nothing queued, its socket taking data) writes the tag at
+once: one `writelines` of a 12-byte header and the body shared by every target, which is
+all the per-target work a tag costs. Otherwise the tag is queued and one flush per
+event-loop iteration writes everything queued. While the socket's buffer is over its
+high-water mark the link is paused and the queue's bound and drop policy take over; a
+target that stays behind for `max_behind_seconds` is disconnected and reconnects.
 
 Statuses use Mux's words: idle, starting, broadcasting, errored; an errored target has a
 severity, `normal` (it retries) or `fatal` (the platform refused the stream key several
@@ -80,6 +82,8 @@ class Target(LinkOwner):
         self._link_changed = asyncio.Event()
         self._sent_headers: dict[int, bytes] = {}
         self._flush_scheduled = False
+        self._direct_link: TargetLink | None = None  # set while caught up: offer() writes at once
+        self._loop = asyncio.get_running_loop()
         self._drops_seen = 0
         self._drops_logged = 0
         self._drop_logged_at = 0.0
@@ -120,21 +124,31 @@ class Target(LinkOwner):
     def resync(self, gap_ms: int) -> None:
         """The publisher came back within the reconnect window: continue the same broadcast
         from the new session's first keyframe, timestamps moving on by `gap_ms`."""
+        self._leave_direct()  # the queue waits for the new session's keyframe
         self.queue.resync()
         self._timeline.discontinuity(gap_ms)
 
     # -- the publisher's side ----------------------------------------------------------
 
     def offer(self, tag: Tag) -> None:
-        """Queue a tag for this target (called on the publisher's read path; never blocks)."""
+        """Send or queue a tag for this target (called on the publisher's read path; never blocks)."""
         queue = self.queue
+        link = self._direct_link
+        if link is not None:
+            if tag.kind == VIDEO:
+                # The queue is bypassed, but must know the stream has video: a later drop
+                # then resyncs on a keyframe rather than on any frame.
+                queue.has_video = True
+            self._send(link, tag)
+            link.write_output()
+            return
         queue.push(tag)
         if queue.dropped_frames != self._drops_seen:
             self._drops_seen = queue.dropped_frames
             self._on_drops(tag)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
 
     def _on_drops(self, tag: Tag) -> None:
         """Aggregate drop logging (at most a line a second) and the behind-for-too-long cut."""
@@ -146,7 +160,7 @@ class Target(LinkOwner):
                 f"fell behind the live stream for over {self.config.queue.max_behind_seconds:g} s; "
                 "reconnecting to resync"))
             return
-        now = asyncio.get_running_loop().time()
+        now = self._loop.time()
         if now - self._drop_logged_at >= DROP_LOG_INTERVAL:
             self.log.warning("target_dropping", dropped_frames=queue.dropped_frames,
                              dropped_bytes=queue.dropped_bytes,
@@ -159,7 +173,15 @@ class Target(LinkOwner):
         """Flow control let go: send what queued up meanwhile."""
         if link is self._link and not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
+
+    def link_blocked(self, link: TargetLink) -> None:
+        """Paused or failed: queue from now on, under the queue's bound."""
+        if link is self._direct_link:
+            self._leave_direct()
+
+    def _leave_direct(self) -> None:
+        self._direct_link = None
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -171,6 +193,8 @@ class Target(LinkOwner):
                 link = self._switch_links(link, self._next_link)
             self._send(link, tag)
         link.write_output()
+        if link.writable and self._next_link is None and not self.queue.waiting_for_keyframe:
+            self._direct_link = link  # caught up: the next tags go straight out
 
     def _send(self, link: TargetLink, tag: Tag) -> None:
         """Queue one tag on a link's connection, sharing the encoded body with other targets."""
@@ -215,6 +239,7 @@ class Target(LinkOwner):
             link.fail(TargetFailure("the session ended before the switch"))
             return
         self._next_link = link
+        self._leave_direct()  # queue again, so the switch happens in _flush at a keyframe
         self.connections += 1
 
     def _switch_links(self, old: TargetLink, new: TargetLink) -> TargetLink:
@@ -317,6 +342,7 @@ class Target(LinkOwner):
                             waiter.cancel()
                 if stop.is_set():
                     self.hub.leave(self)
+                    self._direct_link = None
                     self._flush()
                     if not await current.close_cleanly():
                         self.log.warning("target_close_timeout")
@@ -334,5 +360,5 @@ class Target(LinkOwner):
                     other.fail(TargetFailure("session over"))
             if self._switch_task is not None:
                 self._switch_task.cancel()
-            self._link = self._next_link = None
+            self._link = self._next_link = self._direct_link = None
             self._switch_task = None

@@ -58,6 +58,9 @@ class LinkOwner:
     def link_resumed(self, link: TargetLink) -> None:
         """The transport can take data again."""
 
+    def link_blocked(self, link: TargetLink) -> None:
+        """The transport cannot take data now (paused or failed)."""
+
     def link_reconnect_requested(self, link: TargetLink, tc_url: str | None) -> None:
         """The platform asked for a reconnect (Enhanced RTMP)."""
 
@@ -122,6 +125,7 @@ class TargetLink(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused = True
+        self.owner.link_blocked(self)
         stall = self.config.queue.max_behind_seconds
         self._stall_timer = self.loop.call_later(stall, self.fail, TargetFailure(
             f"the platform stopped reading: no write progress for {stall:g} s"))
@@ -163,6 +167,7 @@ class TargetLink(asyncio.Protocol):
             self._stall_timer.cancel()
         if self.transport is not None:
             self.transport.abort()
+        self.owner.link_blocked(self)
 
     async def close_cleanly(self) -> bool:
         """Unpublish, half-close, and wait for the platform to close; False if it did not in time."""

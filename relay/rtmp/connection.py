@@ -33,7 +33,7 @@ from typing import Any
 
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import ChunkReader, RawMessage, encode_body, encode_header, encode_message
+from relay.rtmp.chunk import EXTENDED, ChunkReader, RawMessage, encode_header, encode_message
 from relay.rtmp.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from relay.rtmp.events import (
     Connected,
@@ -413,6 +413,7 @@ class ClientConnection(_Connection):
         self.tc_url = tc_url
         self._stream_name = stream_name  # the target's stream key: never in a message or repr
         self.stream_id = 0
+        self._stream_id_le = 0  # the message stream id as the header's little-endian field, read big-endian
         self._pending: dict[float, str] = {}  # transaction id -> what it was for
         self._next_tid = 1.0
 
@@ -440,8 +441,16 @@ class ClientConnection(_Connection):
         if self.state != PUBLISHING:
             self._check()
             raise LocalProtocolError(f"cannot send media in state {self.state}")
-        self._out.append(encode_header(_CSID_FOR_KIND[kind], timestamp, length, kind, self.stream_id))
-        self._out.append(body)
+        ts = timestamp & 0xFFFFFFFF
+        out = self._out
+        if ts < EXTENDED:
+            # The type-0 header as one 96-bit integer: this runs once per tag and target,
+            # the relay's hottest line. Layout as in encode_header (5.3.1.2.1).
+            out.append(((_CSID_FOR_KIND[kind] << 88) | (ts << 64) | (length << 40) | (kind << 32)
+                        | self._stream_id_le).to_bytes(12, "big"))
+        else:
+            out.append(encode_header(_CSID_FOR_KIND[kind], timestamp, length, kind, self.stream_id))
+        out.append(body)
 
     @staticmethod
     def csid_for(kind: int) -> int:
@@ -507,6 +516,7 @@ class ClientConnection(_Connection):
                     if not isinstance(sid, float) or not 0 < sid < 2**32:
                         raise RemoteProtocolError("createStream answered without a valid stream id")
                     self.stream_id = int(sid)
+                    self._stream_id_le = int.from_bytes(self.stream_id.to_bytes(4, "little"), "big")
                     self._transition("create_stream_result", remote=True)
                     self._send_command("publish", 0, None, self._stream_name, "live", stream_id=self.stream_id)
                 else:
