@@ -5,14 +5,17 @@ Helpers (free ports, publishing with ffmpeg, FLV comparison) live in tests/suppo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.ffmpeg import FfmpegListener
 from tests.support.media import source_clip
 from tests.support.nginx import NginxRtmp, RtmpApp
+from tests.support.ports import free_port
+from tests.support.relay_proc import RelayProcess, write_config
 from tests.support.tls import Stunnel, TestPki, make_pki
 
 _BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and the server's bind
@@ -106,3 +109,34 @@ def stunnel(tmp_path_factory: pytest.TempPathFactory, test_pki: TestPki) -> Iter
     yield start
     for tunnel in started:
         tunnel.stop()
+
+
+@pytest.fixture
+def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
+    """Factory: the relay daemon with one live stream `studio` and these targets.
+
+    `relay_daemon(targets, ingest_key=..., secrets=..., server={...}, reconnect_window=0)`.
+    At teardown the daemon is killed and everything it wrote is searched for the ingest
+    key and every key in `secrets` (none may appear), and every line must be a JSON log event.
+    """
+    started: list[tuple[RelayProcess, tuple[str, ...]]] = []
+
+    def start(targets: list[dict[str, Any]], *, ingest_key: str, secrets: Iterable[str] = (),
+              server: dict[str, Any] | None = None, reconnect_window: float = 0) -> RelayProcess:
+        config = {
+            "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live", **(server or {})},
+            "live_streams": [{"name": "studio", "stream_key": ingest_key, "reconnect_window": reconnect_window,
+                              "simulcast_targets": targets}],
+        }
+        proc = RelayProcess(write_config(tmp_path / f"relay{len(started)}.yaml", config))
+        started.append((proc, (ingest_key, *secrets)))
+        return proc
+
+    yield start
+    for proc, keys in started:
+        proc.kill()
+        leaked = [key for key in keys if key in proc.output]
+        assert not leaked, f"{len(leaked)} stream key(s) leaked into the relay's output"
+        # Every failure must be a log event, not a traceback from a default handler.
+        unparsed = [e["line"] for e in proc.events if e.get("event") == "<unparsed>"]
+        assert not unparsed, "the relay wrote lines that are not JSON log events:\n" + "".join(unparsed)[:3000]

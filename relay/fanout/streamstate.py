@@ -8,7 +8,7 @@ loses the first GOP on every target).
 
 from __future__ import annotations
 
-from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, is_metadata
+from relay.flv import SCRIPT, VIDEO, Tag, is_metadata
 
 DEFAULT_MAX_GOP_BYTES = 32 * 1024 * 1024
 

@@ -11,6 +11,7 @@ and on what the peers saw; the few deliberate pauses are the scenario itself.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -30,7 +31,7 @@ from tests.support.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publi
 from tests.support.flvcheck import assert_same_media, describe
 from tests.support.nginx import NginxRtmp, RtmpApp
 from tests.support.ports import free_port, is_listening, wait_until
-from tests.support.relay_proc import RelayProcess, write_config
+from tests.support.relay_proc import RelayProcess
 from tests.support.throttle import ThrottleProxy
 
 pytestmark = pytest.mark.e2e
@@ -95,25 +96,9 @@ def long_source(source_flv: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 # --- peers and the daemon ----------------------------------------------------------------------
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
-    """Factory: the daemon with live stream `studio` and these targets; checked for leaked keys at teardown."""
-    started: list[RelayProcess] = []
-
-    def start(targets: list[dict[str, Any]], reconnect_window: float = 0) -> RelayProcess:
-        config = {
-            "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live"},
-            "live_streams": [{"name": "studio", "stream_key": INGEST_KEY, "reconnect_window": reconnect_window,
-                              "simulcast_targets": targets}],
-        }
-        proc = RelayProcess(write_config(tmp_path / f"relay{len(started)}.yaml", config))
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
-        leaked = [name for name, key in [("ingest", INGEST_KEY), *KEYS.items()] if key in proc.output]
-        assert not leaked, f"stream keys leaked into the relay's output: {leaked}"
+def relay(relay_daemon: Callable[..., RelayProcess]) -> Callable[..., RelayProcess]:
+    """The shared daemon factory with this module's keys (checked for leaks at teardown)."""
+    return functools.partial(relay_daemon, ingest_key=INGEST_KEY, secrets=KEYS.values())
 
 
 @pytest.fixture

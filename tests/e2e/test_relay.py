@@ -7,17 +7,16 @@ tag payload. Every test also searches everything the daemon wrote for the stream
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
 from tests.support.flvcheck import assert_same_media
 from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
+from tests.support.relay_proc import RelayProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -27,30 +26,10 @@ WRONG_KEY = "e2e-wrong-KEY-0b6e42"
 ALL_KEYS = (INGEST_KEY, *TARGET_KEYS, WRONG_KEY)
 
 
-def assert_no_keys(text: str) -> None:
-    """No stream key, in any form, in what the relay wrote."""
-    leaked = [key for key in ALL_KEYS if key in text]
-    assert not leaked, f"stream keys leaked into the relay's output: {len(leaked)}"
-
-
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
-    """Factory: start the daemon on a config made of these targets; checked for leaks at teardown."""
-    started: list[RelayProcess] = []
-
-    def start(targets: list[dict[str, Any]]) -> RelayProcess:
-        config = {
-            "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live"},
-            "live_streams": [{"name": "studio", "stream_key": INGEST_KEY, "simulcast_targets": targets}],
-        }
-        proc = RelayProcess(write_config(tmp_path / "relay.yaml", config))
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
-        assert_no_keys(proc.output)
+def relay(relay_daemon: Callable[..., RelayProcess]) -> Callable[..., RelayProcess]:
+    """The shared daemon factory with this module's keys (checked for leaks at teardown)."""
+    return functools.partial(relay_daemon, ingest_key=INGEST_KEY, secrets=ALL_KEYS, reconnect_window=60)
 
 
 def ingest_url(relay: RelayProcess, key: str = INGEST_KEY) -> str:

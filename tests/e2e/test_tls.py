@@ -7,10 +7,11 @@ TLS) must put the target in `errored` with a reason an operator can act on.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +35,9 @@ PYTHON_NAMES = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b|\bSSL[A-Z][a-zA-
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
-    """Factory: the daemon on a config with live stream `studio` and these targets; checked for leaks at teardown."""
-    started: list[RelayProcess] = []
-
-    def start(targets: list[dict[str, Any]], server: dict[str, Any] | None = None) -> RelayProcess:
-        config = {
-            "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live", **(server or {})},
-            "live_streams": [{"name": "studio", "stream_key": INGEST_KEY, "reconnect_window": 0,
-                              "simulcast_targets": targets}],
-        }
-        proc = RelayProcess(write_config(tmp_path / f"relay{len(started)}.yaml", config))
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
-        leaked = [key for key in ALL_KEYS if key in proc.output]
-        assert not leaked, f"stream keys leaked into the relay's output: {len(leaked)}"
-        # A TLS failure must be a log event, not a traceback from the event loop's default handler.
-        unparsed = [e["line"] for e in proc.events if e.get("event") == "<unparsed>"]
-        assert not unparsed, "the relay wrote lines that are not JSON log events:\n" + "".join(unparsed)[:3000]
+def relay(relay_daemon: Callable[..., RelayProcess]) -> Callable[..., RelayProcess]:
+    """The shared daemon factory with this module's keys (checked for leaks at teardown)."""
+    return functools.partial(relay_daemon, ingest_key=INGEST_KEY, secrets=ALL_KEYS)
 
 
 def ingest_url(relay: RelayProcess) -> str:

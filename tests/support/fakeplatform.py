@@ -18,13 +18,14 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self, cast
+from typing import cast
 
 from relay.flv import SCRIPT, Tag
 from relay.rtmp import messages as m
 from relay.rtmp.connection import ServerConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from tests.support.background import BackgroundServer
 
 RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
 
@@ -51,8 +52,10 @@ class PlatformConnection:
         return [t for t in self.tags if t.kind != SCRIPT]
 
 
-class FakePlatform:
+class FakePlatform(BackgroundServer):
     """An RTMP server on 127.0.0.1 running in a thread; `url(app)` to target it."""
+
+    thread_name = "fake platform"
 
     def __init__(self, *, refuse_publish: tuple[str, str] | None = None,
                  reconnect_request_at_ms: int | None = None, reconnect_tc_url: str | None = None,
@@ -60,14 +63,11 @@ class FakePlatform:
         self.refuse_publish = refuse_publish
         self.reconnect_request_at_ms = reconnect_request_at_ms
         self.reconnect_tc_url = reconnect_tc_url
+        super().__init__()
         self.port = port  # 0: the OS chooses; else one chosen earlier (a platform coming up late)
         self._connections: list[PlatformConnection] = []
         self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
         self._transports: set[asyncio.Transport] = set()
-        self._failure: BaseException | None = None
 
     def url(self, app: str = "live") -> str:
         """rtmp://127.0.0.1:PORT/APP"""
@@ -81,38 +81,8 @@ class FakePlatform:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self, timeout: float = 10.0) -> Self:
-        """Listen; returns once the port accepts connections."""
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="fake-platform", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or self._failure is not None:
-            raise RuntimeError(f"fake platform did not start: {self._failure!r}")
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close every connection and the listener; join the thread."""
-        if self._loop is not None and self._stop is not None and self._thread is not None:
-            if self._thread.is_alive():
-                self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        try:
-            asyncio.run(self._main(ready))
-        except BaseException as exc:  # noqa: BLE001 (reported to the test thread by start())
-            self._failure = exc
-            ready.set()
-
-    async def _main(self, ready: threading.Event) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _listen(self, ready: threading.Event) -> None:
+        assert self._stop is not None and self._loop is not None
         server = await self._loop.create_server(lambda: _PlatformProtocol(self), "127.0.0.1", self.port)
         self.port = server.sockets[0].getsockname()[1]
         ready.set()

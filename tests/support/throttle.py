@@ -18,26 +18,25 @@ import asyncio
 import contextlib
 import socket
 import threading
-from typing import Self
+
+from tests.support.background import BackgroundServer
 
 CHUNK = 2500  # bytes per read; at 50 KB/s one read every 50 ms
 RCVBUF = 4096  # the kernel doubles it
 MSS = 536
 
 
-class ThrottleProxy:
+class ThrottleProxy(BackgroundServer):
     """127.0.0.1:`port` (chosen by the OS) -> 127.0.0.1:`upstream_port`, client-to-server at ~`rate` B/s."""
+
+    thread_name = "throttling proxy"
 
     def __init__(self, upstream_port: int, rate: int | None = 50_000) -> None:
         self.upstream_port = upstream_port
         self.rate = rate
-        self.port = 0
+        super().__init__()
         self.connections = 0
         self.forwarded = 0  # client-to-server bytes passed on
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._failure: BaseException | None = None
 
     def url(self, app: str) -> str:
         """rtmp://127.0.0.1:PORT/APP through the proxy."""
@@ -47,38 +46,8 @@ class ThrottleProxy:
         """Change the client-to-server rate (bytes a second; None: as fast as the server reads)."""
         self.rate = rate  # read by the copy loop at its next read
 
-    def start(self, timeout: float = 10.0) -> Self:
-        """Listen; returns once the port accepts connections."""
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="throttle", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout) or self._failure is not None:
-            raise RuntimeError(f"throttling proxy did not start: {self._failure!r}")
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close the listener and every connection; join the thread."""
-        if self._loop is not None and self._stop is not None and self._thread is not None:
-            if self._thread.is_alive():
-                self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self, ready: threading.Event) -> None:
-        try:
-            asyncio.run(self._main(ready))
-        except BaseException as exc:  # noqa: BLE001 (reported to the test thread by start())
-            self._failure = exc
-            ready.set()
-
-    async def _main(self, ready: threading.Event) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _listen(self, ready: threading.Event) -> None:
+        assert self._stop is not None
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, MSS)
