@@ -82,6 +82,7 @@ class TargetLink(asyncio.Protocol):
         self.published: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[TargetFailure] = loop.create_future()
         self.paused = False
+        self.closing = False  # unpublished: nothing more may be sent
         self._stall_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------
@@ -142,7 +143,8 @@ class TargetLink(asyncio.Protocol):
     @property
     def writable(self) -> bool:
         """True when the link takes data now."""
-        return not self.paused and self.transport is not None and not self.transport.is_closing()
+        return (not self.paused and not self.closing and self.transport is not None
+                and not self.transport.is_closing())
 
     def write_output(self) -> None:
         """Hand everything the connection queued to the transport, in one writelines."""
@@ -171,11 +173,12 @@ class TargetLink(asyncio.Protocol):
 
     async def close_cleanly(self) -> bool:
         """Unpublish, half-close, and wait for the platform to close; False if it did not in time."""
+        self.closing = True
+        self.owner.link_blocked(self)
         try:
             self.conn.unpublish()
         except ProtocolError:
             pass
-        self.paused = False  # the transport buffers what is left; closing flushes it
         self.write_output()
         transport = self.transport
         if transport is None or transport.is_closing():
