@@ -13,6 +13,12 @@ measured: CPU (utime+stime from /proc/PID/stat) of the system, loadgen and sink,
 (VmHWM) of the system, delivered bytes and latency per target. See bench/README.md.
 
     python bench/fanout.py --streams 1 8 --targets 6 --warmup 5 --window 20 [--json out.json]
+
+--scenario slow-target: the same, except that each stream's last target goes through a
+throttling TCP proxy (tests/support/throttle.py) that reads at --slow-rate bytes a second,
+for both systems. The table then splits the targets into the normal ones and the slow one,
+and adds the relay's drop counters (from the `relay_status` snapshot it logs on SIGUSR1 at
+the end of the window) and nginx's (`<dropped>` per push in its rtmp_stat page).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +49,7 @@ if str(REPO_ROOT) not in sys.path:
 from bench.media import load_clip
 from tests.support.ports import accepts_connections, free_port, wait_until
 from tests.support.relay_proc import RelayProcess, write_config
+from tests.support.throttle import ThrottleProxy
 
 BENCH_DIR = Path(__file__).resolve().parent
 RUNS_DIR = REPO_ROOT / ".cache" / "bench" / "runs"
@@ -51,6 +59,7 @@ KEY_PREFIX = "bench-stream-key-"
 INGEST_APP = "live"
 READY_TIMEOUT = 30.0
 DRAIN_S = 1.5  # after the window, for the last tags sent in it to arrive
+SNAPSHOT_MARGIN_S = 1.0  # the relay's status snapshot is taken this long before the window
 
 
 # --- /proc ------------------------------------------------------------------------------
@@ -91,6 +100,23 @@ def vm_hwm_kb(pid: int) -> int:
     except (FileNotFoundError, ProcessLookupError):
         return 0
     return int(match.group(1)) if match else 0
+
+
+def vm_rss_kb(pid: int) -> int:
+    """Current resident set size (VmRSS) in kB (0 if gone)."""
+    try:
+        match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(match.group(1)) if match else 0
+
+
+def machine_ticks() -> dict[str, int]:
+    """Machine-wide CPU ticks from /proc/stat's `cpu` line (all cores): busy, softirq, total."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return {"busy": user + nice + system + irq + softirq + steal, "softirq": softirq,
+            "total": sum(fields)}
 
 
 def code_under_test() -> dict[str, Any]:
@@ -192,8 +218,8 @@ class System:
     name = "?"
     expected_per_stream = 0
 
-    def start(self, sink_port: int, n: int, targets: int) -> int:
-        """Start; the ingest port."""
+    def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
+        """Start; the ingest port. With slow_port, each stream's last target goes there instead."""
         raise NotImplementedError
 
     def pids(self) -> list[int]:
@@ -213,8 +239,12 @@ class RelaySystem(System):
         self.workdir = workdir
         self.daemon: RelayProcess | None = None
 
-    def start(self, sink_port: int, n: int, targets: int) -> int:
+    def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
         self.expected_per_stream = targets
+
+        def target_port(k: int) -> int:
+            return slow_port if slow_port is not None and k == targets else sink_port
+
         port = free_port()
         config = {
             "server": {"listen": f"127.0.0.1:{port}", "app": INGEST_APP},
@@ -223,7 +253,7 @@ class RelaySystem(System):
                     "name": f"bench-{i:03d}",
                     "stream_key": f"{KEY_PREFIX}{i:03d}",
                     "simulcast_targets": [
-                        {"url": f"rtmp://127.0.0.1:{sink_port}/t{k}", "stream_key": f"{KEY_PREFIX}{i:03d}",
+                        {"url": f"rtmp://127.0.0.1:{target_port(k)}/t{k}", "stream_key": f"{KEY_PREFIX}{i:03d}",
                          "passthrough": f"t{k}"}
                         for k in range(1, targets + 1)
                     ],
@@ -239,6 +269,14 @@ class RelaySystem(System):
 
     def pids(self) -> list[int]:
         return [self.daemon.proc.pid] if self.daemon else []
+
+    def status_snapshot(self, timeout: float = 10.0) -> dict[str, Any]:
+        """SIGUSR1, then the `relay_status` event the relay logs: every live stream and target."""
+        assert self.daemon is not None
+        count = sum(e.get("event") == "relay_status" for e in self.daemon.events)
+        self.daemon.proc.send_signal(signal.SIGUSR1)
+        event = self.daemon.wait_for("relay_status", timeout=timeout, count=count + 1)
+        return {"live_streams": event.get("live_streams", [])}
 
     def stop(self) -> None:
         if self.daemon is not None:
@@ -260,39 +298,58 @@ class RelaySystem(System):
             if level in ("warning", "error", "critical") or e.get("to_status") == "errored":
                 notable[str(e.get("event"))] = notable.get(str(e.get("event")), 0) + 1
         samples = [e for e in events if e.get("level") in ("warning", "error", "critical")][:5]
-        return {"levels": levels, "notable": notable, "samples": samples,
-                "exit": self.daemon.proc.returncode}
+        # The last target_dropping line of each target, and each target's errored transitions.
+        dropping: dict[str, dict[str, Any]] = {}
+        errored: dict[str, list[str]] = {}
+        for e in events:
+            where = f"{e.get('live_stream')}/{e.get('target')}"
+            if e.get("event") == "target_dropping":
+                lines = dropping.get(where, {}).get("lines", 0) + 1
+                dropping[where] = {k: e.get(k) for k in ("dropped_frames", "dropped_bytes", "new_drops")}
+                dropping[where]["lines"] = lines
+            elif e.get("event") == "target_status" and e.get("to") == "errored":
+                errored.setdefault(where, []).append(str(e.get("reason")))
+        return {"levels": levels, "notable": notable, "samples": samples, "target_dropping": dropping,
+                "target_errored": errored, "exit": self.daemon.proc.returncode}
 
 
 class NginxSystem(System):
     name = "nginx"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, stat: bool = False) -> None:
         self.prefix = workdir / "nginx"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stat_port = free_port() if stat else None  # an http server with rtmp_stat (per-push drops)
 
-    def config(self, port: int, sink_port: int, targets: int) -> str:
-        pushes = "\n".join(f"            push rtmp://127.0.0.1:{sink_port}/t{k};" for k in range(1, targets + 1))
+    def config(self, port: int, sink_port: int, targets: int, slow_port: int | None = None) -> str:
+        def target_port(k: int) -> int:
+            return slow_port if slow_port is not None and k == targets else sink_port
+
+        pushes = "\n".join(f"            push rtmp://127.0.0.1:{target_port(k)}/t{k};" for k in range(1, targets + 1))
         user = "user root;\n" if os.geteuid() == 0 else ""
+        stat = ("http {\n    access_log off;\n"
+                f"    server {{ listen 127.0.0.1:{self.stat_port}; location /stat {{ rtmp_stat all; }} }}\n}}\n"
+                if self.stat_port else "")
         return (
             f"daemon off;\nmaster_process on;\nworker_processes 1;\n{user}"
             f"pid {self.prefix / 'nginx.pid'};\nerror_log {self.prefix / 'error.log'} info;\n"
             f"load_module {NGINX_RTMP_MODULE};\n"
             "events { worker_connections 4096; }\n"
+            f"{stat}"
             "rtmp {\n    server {\n"
             f"        listen 127.0.0.1:{port};\n        chunk_size 4096;\n"
             f"        application {INGEST_APP} {{\n            live on;\n{pushes}\n        }}\n"
             "    }\n}\n"
         )
 
-    def start(self, sink_port: int, n: int, targets: int) -> int:
+    def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
         self.expected_per_stream = targets
         if not NGINX_RTMP_MODULE.exists():
             raise FileNotFoundError(f"{NGINX_RTMP_MODULE} missing: apt-get install libnginx-mod-rtmp")
         port = free_port()
         self.prefix.mkdir(parents=True, exist_ok=True)
         conf = self.prefix / "nginx.conf"
-        conf.write_text(self.config(port, sink_port, targets))
+        conf.write_text(self.config(port, sink_port, targets, slow_port))
         self.proc = subprocess.Popen(
             ["nginx", "-p", str(self.prefix), "-c", str(conf), "-e", str(self.prefix / "error.log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -306,6 +363,25 @@ class NginxSystem(System):
         if self.proc is None:
             return []
         return [self.proc.pid, *children(self.proc.pid)]
+
+    def stat(self, slow_port: int | None) -> dict[str, Any]:
+        """Per push session (client of the live stream), from rtmp_stat: its address and `<dropped>` count."""
+        if self.stat_port is None:
+            return {}
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.stat_port}/stat", timeout=10) as resp:
+            xml = resp.read().decode(errors="replace")
+        (self.prefix / "stat.xml").write_text(xml)
+        pushes = []
+        for client in re.findall(r"<client>(.*?)</client>", xml, re.DOTALL):
+            if "<publishing/>" in client:
+                continue  # the loadgen's publish
+            address = re.search(r"<address>(.*?)</address>", client)
+            dropped = re.search(r"<dropped>(\d+)</dropped>", client)
+            addr = address.group(1) if address else ""
+            pushes.append({"address": addr, "dropped": int(dropped.group(1)) if dropped else None,
+                           # A push's address is HOST:PORT/APP of where it pushes to.
+                           "slow": slow_port is not None and f":{slow_port}/" in addr + "/"})
+        return {"pushes": pushes}
 
     def stop(self) -> None:
         proc = self.proc
@@ -340,7 +416,7 @@ class DirectSystem(System):
     def __init__(self, sink_port: int) -> None:
         self.sink_port = sink_port
 
-    def start(self, sink_port: int, n: int, targets: int) -> int:
+    def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
         return sink_port
 
 
@@ -352,20 +428,27 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
     workdir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     sends_path = workdir / "sends.json"
-    sink = JsonLinesProc("sink", [py, str(BENCH_DIR / "sink.py"), "--control", "--duration", "900"],
+    slow = args.scenario == "slow-target"
+    slow_app = f"t{args.targets}"
+    sink = JsonLinesProc("sink", [py, str(BENCH_DIR / "sink.py"), "--control", "--duration", "900",
+                                  *(["--slow-apps", slow_app] if slow else [])],
                          workdir / "sink.stderr")
     system: System | None = None
     loadgen: JsonLinesProc | None = None
     profiler: subprocess.Popen[bytes] | None = None
+    proxy: ThrottleProxy | None = None
     try:
         sink_port = int(sink.wait_event("listening", 20)["port"])
+        if slow:
+            # One proxy (a thread of this process) for all N slow targets; each connection gets its own rate.
+            proxy = ThrottleProxy(sink_port, args.slow_rate).start()
         if system_name == "relay":
             system = RelaySystem(workdir)
         elif system_name == "nginx":
-            system = NginxSystem(workdir)
+            system = NginxSystem(workdir, stat=slow)
         else:
             system = DirectSystem(sink_port)
-        port = system.start(sink_port, n, args.targets)
+        port = system.start(sink_port, n, args.targets, proxy.port if proxy else None)
         app = "direct" if system_name == "direct" else INGEST_APP
         loadgen = JsonLinesProc(
             "loadgen",
@@ -395,20 +478,39 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
         for proc in (loadgen, sink):
             proc.send(f"window {ws} {we}")
         pids = {"system": system.pids(), "loadgen": [loadgen.proc.pid], "sink": [sink.proc.pid]}
+        # The systems' own counters, SNAPSHOT_MARGIN_S before the window and after the drain: never
+        # inside the window, because the relay writes its snapshot (one JSON line of every target) on
+        # its event loop, which stalls every target for a few ms at N=1 and ~25 ms at N=32.
+        extra: dict[str, Any] = {}
+        _sleep_until(ws - int(SNAPSHOT_MARGIN_S * 1e9))
+        if isinstance(system, RelaySystem):
+            extra["relay_status_start"] = system.status_snapshot()
+        elif isinstance(system, NginxSystem) and slow:
+            extra["nginx_stat_start"] = system.stat(proxy.port if proxy else None)
         _sleep_until(ws)
         if system_name == "nginx":
             pids["system"] = system.pids()  # the worker, for sure started by now
         before = {role: cpu_of(ps) for role, ps in pids.items()}
+        machine_before = machine_ticks()
         t_before = time.monotonic_ns()
         if args.profile and system_name == "relay":
             profiler = _start_profiler(pids["system"][0], args.window, workdir, args.profile)
-        _sleep_until(we)
+        rss_samples = _sample_rss_until(we, pids["system"])
         after = {role: cpu_of(ps) for role, ps in pids.items()}
+        machine_after = machine_ticks()
         t_after = time.monotonic_ns()
         rss_kb = sum(vm_hwm_kb(p) for p in pids["system"])
+        rss_end_kb = sum(vm_rss_kb(p) for p in pids["system"])
         sink.send("status")
         status_end = sink.wait_event("status", 5)
         _sleep_until(we + int(DRAIN_S * 1e9))
+        if isinstance(system, RelaySystem):
+            extra["relay_status"] = system.status_snapshot()
+        elif isinstance(system, NginxSystem) and slow:
+            extra["nginx_stat"] = system.stat(proxy.port if proxy else None)
+        if proxy is not None:
+            extra["proxy"] = {"rate": args.slow_rate, "connections": proxy.connections,
+                              "forwarded_bytes": proxy.forwarded}
         loadgen.send("stop")
         lg = loadgen.wait_event("report", 30)
         sink.send(f"report {sends_path}")
@@ -426,6 +528,14 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
             "cpu_ms": cpu_ms,
             "system_cpu_split_ms": {"user": cpu_user_ms, "kernel": cpu_sys_ms},
             "rss_kb": rss_kb,
+            "rss_end_kb": rss_end_kb,
+            # Whole machine, all cores. With tick-based accounting (no IRQ_TIME_ACCOUNTING) softirq ticks,
+            # i.e. loopback TCP receive work, are also charged to the stime of whichever process was running.
+            "machine_cpu": {k: machine_after[k] - machine_before[k] for k in machine_before},
+            "rss_samples_kb": rss_samples,
+            "scenario": args.scenario,
+            "slow_app": slow_app if slow else None,
+            **extra,
             "loadgen": lg,
             "sink": sk,
             "publishing_at_window_end": status_end["publishing"],
@@ -444,7 +554,19 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
             system.stop()
             logs = system.log_summary()
         sink.stop()
+        if proxy is not None:
+            proxy.stop()
         (workdir / "system-log-summary.json").write_text(json.dumps(logs, indent=1, default=str))
+
+
+def _sample_rss_until(t_ns: int, pids: list[int]) -> list[int]:
+    """Sleep until t_ns, reading the summed VmRSS of `pids` about once a second (kB, first at once)."""
+    samples = [sum(vm_rss_kb(p) for p in pids)]
+    while (left := t_ns - time.monotonic_ns()) > 0:
+        time.sleep(min(left / 1e9, 1.0))
+        if t_ns - time.monotonic_ns() > 0:
+            samples.append(sum(vm_rss_kb(p) for p in pids))
+    return samples
 
 
 def _sleep_until(t_ns: int) -> None:
@@ -533,7 +655,88 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         "loadgen_errors": len(r["loadgen"]["errors"]),
         "log_problems": sum(count for level, count in r.get("system_log", {}).get("levels", {}).items()
                             if level.lower() in ("warning", "warn", "error", "crit", "critical", "alert", "emerg")),
+        "rss_end_mb": r.get("rss_end_kb", 0) / 1024,
+        **({"machine_busy_pct": 100 * r["machine_cpu"]["busy"] / max(1, r["machine_cpu"]["total"]),
+            "machine_softirq_pct": 100 * r["machine_cpu"]["softirq"] / max(1, r["machine_cpu"]["total"])}
+           if "machine_cpu" in r else {}),
+        "rss_start_mb": (r.get("rss_samples_kb") or [0])[0] / 1024,
+        **(summarize_slow(r) if r.get("scenario") == "slow-target" else {}),
     }
+
+
+def summarize_slow(r: dict[str, Any]) -> dict[str, Any]:
+    """The slow-target scenario's figures: normal targets vs the slow one, and the drop counters."""
+    window = r["window_s"]
+    slow_app = r["slow_app"]
+    all_targets = {key: t for key, t in r["sink"]["targets"].items() if key.split("/", 1)[1].startswith(KEY_PREFIX)}
+    normal = [t for key, t in all_targets.items() if key.split("/", 1)[0] != slow_app]
+    slow = [t for key, t in all_targets.items() if key.split("/", 1)[0] == slow_app]
+
+    def ratios(ts: list[dict[str, Any]]) -> list[float]:
+        return [t["delivery_ratio"] for t in ts if t.get("delivery_ratio") is not None]
+
+    nr, sr = ratios(normal), ratios(slow)
+    lat = r["sink"].get("latency_ms_normal", {})
+    out: dict[str, Any] = {
+        "normal_seen": len(normal),
+        "slow_seen": len(slow),
+        "normal_delivery_min": min(nr) if nr else 0.0,
+        "normal_delivery_mean": sum(nr) / len(nr) if nr else 0.0,
+        "normal_lost_video": sum(max(0, t.get("lost_video", 0)) for t in normal),
+        "normal_mismatches": sum(t.get("mismatches", 0) for t in normal),
+        "slow_mismatches": sum(t.get("mismatches", 0) for t in slow),
+        "normal_lat_p50": lat.get("p50", 0.0),
+        "normal_lat_p99": lat.get("p99", 0.0),
+        "normal_lat_max": lat.get("max", 0.0),
+        "slow_delivery_mean": sum(sr) / len(sr) if sr else 0.0,
+        "slow_delivery_min": min(sr) if sr else 0.0,
+        "slow_delivery_max": max(sr) if sr else 0.0,
+        "slow_mbps": (sum(t.get("bitrate_mbps", 0.0) for t in slow) / len(slow)) if slow else 0.0,
+        "slow_publishes": sum(t.get("publishes", 0) for t in slow),
+    }
+    slow_lat = [t["latency_ms"] for t in slow if t.get("latency_ms", {}).get("count")]
+    out.update({
+        "slow_lat_p50": sum(x["p50"] for x in slow_lat) / len(slow_lat) if slow_lat else 0.0,
+        "slow_lat_max": max((x["max"] for x in slow_lat), default=0.0),
+    })
+    status, status0 = r.get("relay_status"), r.get("relay_status_start")
+    if status and status0:
+        def per_target(snap: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+            return {(ls["name"], t["passthrough"]): t for ls in snap["live_streams"] for t in ls["simulcast_targets"]}
+
+        end, start = per_target(status), per_target(status0)
+
+        def delta(field: str, is_slow: bool) -> int:
+            return sum(t[field] - start.get(key, {}).get(field, 0) for key, t in end.items()
+                       if (key[1] == slow_app) == is_slow)
+
+        log = r.get("system_log", {})
+        n_slow = sum(1 for key in end if key[1] == slow_app)
+        out.update({
+            "slow_dropped_frames": delta("dropped_frames", True),
+            "slow_dropped_mb": delta("dropped_bytes", True) / 1e6,
+            "slow_sent_mb": delta("sent_bytes", True) / 1e6 / max(1, n_slow),
+            "slow_connections": sum(t["connections"] for key, t in end.items() if key[1] == slow_app),
+            "slow_status": ",".join(sorted({t["status"] for key, t in end.items() if key[1] == slow_app})),
+            "normal_dropped_frames": delta("dropped_frames", False),
+            "dropping_lines": sum(v.get("lines", 0) for v in log.get("target_dropping", {}).values()),
+            "errored_transitions": sum(len(v) for v in log.get("target_errored", {}).values()),
+        })
+    stat, stat0 = r.get("nginx_stat"), r.get("nginx_stat_start")
+    if stat and stat0:
+        pushes, pushes0 = stat.get("pushes", []), stat0.get("pushes", [])
+
+        def dropped(ps: list[dict[str, Any]], is_slow: bool) -> int:
+            return sum(p["dropped"] or 0 for p in ps if p["slow"] == is_slow)
+
+        out.update({
+            "slow_dropped_frames": dropped(pushes, True) - dropped(pushes0, True),
+            "normal_dropped_frames": dropped(pushes, False) - dropped(pushes0, False),
+            "nginx_pushes_in_stat": len(pushes),
+            "nginx_slow_pushes_in_stat": sum(p["slow"] for p in pushes),
+        })
+    out["slow_window_s"] = window
+    return out
 
 
 ROWS: list[tuple[str, str, str, bool]] = [
@@ -560,6 +763,44 @@ ROWS: list[tuple[str, str, str, bool]] = [
     ("loadgen_cpu_pct", "loadgen CPU % of one core", "{:.1f}", False),
     ("sink_cpu_pct", "sink CPU % of one core", "{:.1f}", False),
     ("lateness_p99", "loadgen send lateness p99 ms", "{:.2f}", False),
+    ("machine_busy_pct", "machine busy % (all cores)", "{:.0f}", False),
+    ("machine_softirq_pct", "  of which softirq %", "{:.1f}", False),
+]
+
+
+SLOW_ROWS: list[tuple[str, str, str, bool]] = [
+    ("cpu_ms_per_stream_s", "CPU ms per stream-second", "{:.1f}", True),
+    ("cpu_pct", "CPU % of one core", "{:.1f}", True),
+    ("rss_mb", "peak RSS (VmHWM) MB", "{:.1f}", True),
+    ("rss_start_mb", "RSS at window start MB", "{:.1f}", True),
+    ("rss_end_mb", "RSS at window end MB", "{:.1f}", True),
+    ("published_mbps_per_stream", "published Mbit/s per stream", "{:.2f}", False),
+    ("targets_seen", "targets seen on sink", "{}", False),
+    ("normal_delivery_mean", "5 normal targets: delivery ratio (mean)", "{:.4f}", True),
+    ("normal_delivery_min", "5 normal targets: delivery ratio (min)", "{:.4f}", True),
+    ("normal_lost_video", "5 normal targets: video tags lost", "{}", False),
+    ("normal_lat_p50", "5 normal targets: latency p50 ms", "{:.2f}", True),
+    ("normal_lat_p99", "5 normal targets: latency p99 ms", "{:.2f}", True),
+    ("normal_lat_max", "5 normal targets: latency max ms", "{:.2f}", True),
+    ("normal_dropped_frames", "5 normal targets: frames dropped (system's counter, window +-)", "{}", False),
+    ("mismatches", "hash mismatches (all targets)", "{}", False),
+    ("slow_mbps", "slow target: delivered Mbit/s (mean)", "{:.3f}", True),
+    ("slow_delivery_mean", "slow target: delivery ratio (mean)", "{:.4f}", True),
+    ("slow_delivery_min", "slow target: delivery ratio (min)", "{:.4f}", True),
+    ("slow_delivery_max", "slow target: delivery ratio (max)", "{:.4f}", True),
+    ("slow_lat_p50", "slow target: latency p50 ms (mean over targets)", "{:.0f}", True),
+    ("slow_lat_max", "slow target: latency max ms", "{:.0f}", True),
+    ("slow_dropped_frames", "slow targets: frames dropped (system's counter, window +-, sum)", "{}", False),
+    ("slow_dropped_mb", "slow targets: MB dropped (relay's counter, window +-, sum)", "{:.1f}", False),
+    ("slow_sent_mb", "slow target: MB sent (relay's counter, window +-, mean)", "{:.2f}", False),
+    ("slow_connections", "slow targets: connections since start (sum)", "{}", False),
+    ("slow_publishes", "slow targets: publishes seen on sink (sum)", "{}", False),
+    ("dropping_lines", "target_dropping lines in the relay's log (whole run)", "{}", False),
+    ("errored_transitions", "slow targets: transitions to errored", "{}", False),
+    ("log_problems", "warning/error lines in its log", "{}", False),
+    ("loadgen_cpu_pct", "loadgen CPU % of one core", "{:.1f}", False),
+    ("sink_cpu_pct", "sink CPU % of one core", "{:.1f}", False),
+    ("lateness_p99", "loadgen send lateness p99 ms", "{:.2f}", False),
 ]
 
 
@@ -567,7 +808,8 @@ SYSTEM_ONLY = {"cpu_ms_per_stream_s", "cpu_user_per_stream_s", "cpu_kernel_per_s
                "log_problems"}
 
 
-def table(n: int, targets: int, summaries: dict[str, dict[str, Any]], window: float, warmup: float) -> str:
+def table(n: int, targets: int, summaries: dict[str, dict[str, Any]], window: float, warmup: float,
+          scenario: str = "standard", slow_rate: int = 0) -> str:
     systems = list(summaries)
     head = ["metric", *systems]
     both = "relay" in summaries and "nginx" in summaries
@@ -575,14 +817,18 @@ def table(n: int, targets: int, summaries: dict[str, dict[str, Any]], window: fl
         head.append("relay/nginx")
     title = (f"N = {n} live streams x {targets} targets = {n * targets} outgoing streams "
              f"(window {window:g} s after {warmup:g} s warm-up)")
+    rows = ROWS
+    if scenario == "slow-target":
+        title += f"; slow-target: t{targets} of each stream read at {slow_rate / 1000:g} kB/s"
+        rows = SLOW_ROWS
     lines = [title, ""]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
-    for key, label, fmt, ratio in ROWS:
-        cells = [label, *("-" if s == "direct" and key in SYSTEM_ONLY else fmt.format(summaries[s][key])
-                          for s in systems)]
+    for key, label, fmt, ratio in rows:
+        cells = [label, *("-" if (s == "direct" and key in SYSTEM_ONLY) or key not in summaries[s]
+                          else fmt.format(summaries[s][key]) for s in systems)]
         if both:
-            a, b = summaries["relay"][key], summaries["nginx"][key]
+            a, b = summaries["relay"].get(key), summaries["nginx"].get(key)
             cells.append(f"{a / b:.2f}" if ratio and isinstance(a, (int, float)) and b else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -600,9 +846,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="py-spy the relay during its window (perturbs the figures; 'native' also samples C frames "
                          "and stops the process at each sample)")
     ap.add_argument("--json", type=Path, help="write every figure here")
+    ap.add_argument("--scenario", choices=["standard", "slow-target"], default="standard",
+                    help="slow-target: each stream's last target reads at --slow-rate through a throttling proxy")
+    ap.add_argument("--slow-rate", type=int, default=50_000, help="bytes a second the slow target reads (slow-target)")
+    ap.add_argument("--tables", type=Path, metavar="RESULTS_JSON",
+                    help="measure nothing: print the tables of an earlier run's --json file")
     args = ap.parse_args(argv)
+    if args.tables:
+        print_tables(json.loads(args.tables.read_text()))
+        return 0
     if args.baseline and "direct" not in args.systems:
         args.systems.append("direct")
+    if args.scenario == "slow-target" and "direct" in args.systems:
+        ap.error("--scenario slow-target compares relay and nginx; drop direct/--baseline")
     clip = load_clip()  # generate the clip before anything is timed
     info = machine()
     code = code_under_test()
@@ -637,12 +893,26 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_profile(result["profile"]))
         if summaries:
             print()
-            print(table(n, args.targets, summaries, args.window, args.warmup))
+            print(table(n, args.targets, summaries, args.window, args.warmup, args.scenario, args.slow_rate))
             print(flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
     (run_dir / "results.json").write_text(json.dumps(out, indent=1, default=str))
     return status
+
+
+def print_tables(out: dict[str, Any]) -> None:
+    """The tables of a results file, as the run printed them (with this version's rows)."""
+    a = out["args"]
+    print(f"command: {out['command']}\nmachine: {out['machine']}\ncode: {out['code']}\n")
+    by_n: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in out["runs"]:
+        if "error" not in r:
+            by_n.setdefault(r["streams"], {})[r["system"]] = summarize(r)
+    for n, summaries in by_n.items():
+        print(table(n, int(a["targets"]), summaries, float(a["window"]), float(a["warmup"]),
+                    a.get("scenario", "standard"), int(a.get("slow_rate", 0))))
+        print()
 
 
 def format_profile(profile: dict[str, Any]) -> str:
