@@ -88,7 +88,10 @@ class IngestProtocol(asyncio.Protocol):
 
     def _on_connect(self, event: ConnectRequest) -> None:
         if event.app.strip("/") != self.app:
-            self.log.warning("connect_rejected", app=event.app, reason="unknown application")
+            # Only the first segment: an encoder set up with "rtmp://host/live/KEY" as its
+            # server would otherwise put the key in this line.
+            self.log.warning("connect_rejected", app=event.app.strip("/").split("/")[0],
+                             reason="unknown application")
             self.conn.reject_connect(f"Unknown application; publish to /{self.app}.")
             self._write()
             self._close()
