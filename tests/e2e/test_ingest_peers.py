@@ -20,7 +20,7 @@ from relay.net import ingest
 from relay.net.ingest import IngestProtocol, start_ingest
 from relay.net.livestream import LiveStream
 from relay.rtmp.connection import ClientConnection
-from relay.rtmp.events import PublishStarted
+from relay.rtmp.events import PublishStarted, Refused
 
 INGEST_KEY = "ingest-peers-KEY-0c41f7aa"
 
@@ -97,4 +97,30 @@ async def test_a_publisher_that_goes_silent_is_closed_and_releases_the_stream(
     # Then nothing more: no media, no FCUnpublish, no FIN (a dead uplink).
     assert await closed_by_server(reader)
     assert live.status == "idle"
+    writer.close()
+
+
+async def test_a_wrong_application_is_rejected_without_logging_what_follows_it(
+        ingest_server: tuple[int, LiveStream], tmp_path: Path) -> None:
+    port, live = ingest_server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # An encoder whose server url was set to rtmp://host/other/KEY.
+    client = ClientConnection(f"other/{INGEST_KEY}", f"rtmp://127.0.0.1:{port}/other/{INGEST_KEY}", INGEST_KEY)
+    writer.write(client.data_to_send())
+
+    refused = None
+    async with asyncio.timeout(5):
+        while refused is None:
+            data = await reader.read(65536)
+            assert data, "closed before answering connect"
+            client.receive_data(data)
+            while (event := client.next_event()) is not None:
+                if isinstance(event, Refused):
+                    refused = event
+            writer.write(client.data_to_send())
+
+    assert refused.stage == "connect" and refused.code == "NetConnection.Connect.Rejected"
+    assert await closed_by_server(reader)
+    assert live.status == "idle"
+    assert '"app": "other"' in (tmp_path / "relay.log").read_text()
     writer.close()
