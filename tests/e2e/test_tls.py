@@ -99,6 +99,32 @@ def test_rtmps_target_with_untrusted_certificate_errors_and_retries(
     assert nginx.publishers(TARGET_KEY) == {}
 
 
+def test_rtmps_target_whose_certificate_names_another_host_errors_with_the_mismatch(
+    tmp_path: Path, source_flv: Path, nginx_rtmp: Callable[..., NginxRtmp], relay: Callable[..., RelayProcess],
+) -> None:
+    # A CA we trust, but a certificate it issued for another name than the one in the url.
+    other = make_pki(tmp_path / "other-pki", names=("rtmp.other.example",))
+    nginx = nginx_rtmp(RtmpApp("rec", record=True))
+    tunnel = Stunnel(tmp_path / "stunnel", other, nginx.port)
+    (tmp_path / "stunnel").mkdir()
+    tunnel.start()
+    try:
+        daemon = relay([{"url": tunnel.url("rec"), "stream_key": TARGET_KEY, "passthrough": "mismatch",
+                         "tls_ca_file": str(other.ca_file), "reconnect": FAST_RETRY}])
+        publisher = start_publish(ingest_url(daemon), source_flv, realtime=True)
+        try:
+            reason = wait_errored_then_retried(daemon, "mismatch")
+        finally:
+            publisher.stop()
+    finally:
+        tunnel.stop()
+
+    assert "certificate" in reason and "localhost" in reason, reason
+    assert "not valid for localhost" in reason, reason
+    assert not PYTHON_NAMES.search(reason), reason
+    assert nginx.publishers(TARGET_KEY) == {}
+
+
 @pytest.mark.parametrize(
     ("nginx_timeout", "timeouts"),
     [
