@@ -47,13 +47,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.media import load_clip
+from tests.support.nginx import NginxRtmp, RtmpApp
 from tests.support.ports import accepts_connections, free_port, wait_until
 from tests.support.relay_proc import RelayProcess, write_config
 from tests.support.throttle import ThrottleProxy
 
 BENCH_DIR = Path(__file__).resolve().parent
 RUNS_DIR = REPO_ROOT / ".cache" / "bench" / "runs"
-NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 KEY_PREFIX = "bench-stream-key-"
 INGEST_APP = "live"
@@ -318,51 +318,29 @@ class NginxSystem(System):
 
     def __init__(self, workdir: Path, stat: bool = False) -> None:
         self.prefix = workdir / "nginx"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.nginx: NginxRtmp | None = None
         self.stat_port = free_port() if stat else None  # an http server with rtmp_stat (per-push drops)
-
-    def config(self, port: int, sink_port: int, targets: int, slow_port: int | None = None) -> str:
-        def target_port(k: int) -> int:
-            return slow_port if slow_port is not None and k == targets else sink_port
-
-        pushes = "\n".join(f"            push rtmp://127.0.0.1:{target_port(k)}/t{k};" for k in range(1, targets + 1))
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        stat = ("http {\n    access_log off;\n"
-                f"    server {{ listen 127.0.0.1:{self.stat_port}; location /stat {{ rtmp_stat all; }} }}\n}}\n"
-                if self.stat_port else "")
-        return (
-            f"daemon off;\nmaster_process on;\nworker_processes 1;\n{user}"
-            f"pid {self.prefix / 'nginx.pid'};\nerror_log {self.prefix / 'error.log'} info;\n"
-            f"load_module {NGINX_RTMP_MODULE};\n"
-            "events { worker_connections 4096; }\n"
-            f"{stat}"
-            "rtmp {\n    server {\n"
-            f"        listen 127.0.0.1:{port};\n        chunk_size 4096;\n"
-            f"        application {INGEST_APP} {{\n            live on;\n{pushes}\n        }}\n"
-            "    }\n}\n"
-        )
 
     def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
         self.expected_per_stream = targets
-        if not NGINX_RTMP_MODULE.exists():
-            raise FileNotFoundError(f"{NGINX_RTMP_MODULE} missing: apt-get install libnginx-mod-rtmp")
-        port = free_port()
-        self.prefix.mkdir(parents=True, exist_ok=True)
-        conf = self.prefix / "nginx.conf"
-        conf.write_text(self.config(port, sink_port, targets, slow_port))
-        self.proc = subprocess.Popen(
-            ["nginx", "-p", str(self.prefix), "-c", str(conf), "-e", str(self.prefix / "error.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
-        proc = self.proc
-        wait_until(lambda: accepts_connections(port), 10, f"nginx on port {port}",
-                   abort=lambda: None if proc.poll() is None else f"nginx exited {proc.returncode}")
-        return port
+
+        def target_port(k: int) -> int:
+            return slow_port if slow_port is not None and k == targets else sink_port
+
+        pushes = "\n".join(f"push rtmp://127.0.0.1:{target_port(k)}/t{k};" for k in range(1, targets + 1))
+        stat = ("http {\n    access_log off;\n"
+                f"    server {{ listen 127.0.0.1:{self.stat_port}; location /stat {{ rtmp_stat all; }} }}\n}}\n"
+                if self.stat_port else "")
+        # One worker, as nginx-rtmp's live fan-out needs; 4096 connections for N=96 x 7.
+        self.nginx = NginxRtmp(self.prefix, [RtmpApp(INGEST_APP, "live on;\n" + pushes)],
+                               worker_connections=4096, main_directives=stat)
+        self.nginx.start()
+        return self.nginx.port
 
     def pids(self) -> list[int]:
-        if self.proc is None:
+        if self.nginx is None or self.nginx.proc is None:
             return []
-        return [self.proc.pid, *children(self.proc.pid)]
+        return [self.nginx.proc.pid, *children(self.nginx.proc.pid)]
 
     def stat(self, slow_port: int | None) -> dict[str, Any]:
         """Per push session (client of the live stream), from rtmp_stat: its address and `<dropped>` count."""
@@ -384,18 +362,8 @@ class NginxSystem(System):
         return {"pushes": pushes}
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGQUIT, 3.0), (signal.SIGTERM, 5.0)):
-            proc.send_signal(sig)
-            try:
-                proc.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                pass
-        proc.kill()
-        proc.wait(5)
+        if self.nginx is not None:
+            self.nginx.stop()
 
     def log_summary(self) -> dict[str, Any]:
         path = self.prefix / "error.log"

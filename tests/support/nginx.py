@@ -38,10 +38,14 @@ class NginxRtmp:
         *,
         server_directives: str = "chunk_size 4096;",
         port: int | None = None,
+        worker_connections: int = 256,
+        main_directives: str = "",
     ) -> None:
         self.prefix = prefix
         self.apps = {app.name: app for app in apps}
         self.server_directives = server_directives
+        self.worker_connections = worker_connections
+        self.main_directives = main_directives  # top-level blocks, e.g. an `http {}` with rtmp_stat
         self.port = port if port is not None else free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -97,7 +101,8 @@ class NginxRtmp:
             f"daemon off;\nmaster_process on;\nworker_processes 1;\n{user}"
             f"pid {self.prefix / 'nginx.pid'};\nerror_log {self.error_log} info;\n"
             f"load_module {NGINX_RTMP_MODULE};\n"
-            "events { worker_connections 256; }\n"
+            f"events {{ worker_connections {self.worker_connections}; }}\n"
+            f"{self.main_directives}"
             "rtmp {\n    server {\n"
             f"        listen 127.0.0.1:{self.port};\n        {self.server_directives}\n"
             + "\n".join(apps)
