@@ -58,6 +58,7 @@ VIDEO_CSID = 6
 _CSID_FOR_KIND = {m.AUDIO: AUDIO_CSID, m.VIDEO: VIDEO_CSID, m.DATA_AMF0: DATA_CSID}
 
 DEFAULT_OUT_CHUNK_SIZE = 4096
+MAX_STREAMS = 16  # message streams a peer may create on one connection
 DEFAULT_WINDOW = 2_500_000
 _SET_DATA_FRAME = amf0.encode("@setDataFrame")
 FLASH_VER = "FMLE/3.0 (compatible; simulcast-relay)"
@@ -329,6 +330,9 @@ class ServerConnection(_Connection):
         elif self.state in (AWAIT_CONNECT, CONNECT_PENDING, HANDSHAKE):
             raise RemoteProtocolError(f"command {name!r} before connect was accepted")
         elif name == "createStream":
+            if len(self._stream_ids) >= MAX_STREAMS:
+                # A publisher needs one; a peer asking for thousands is only growing our memory.
+                raise RemoteProtocolError(f"more than {MAX_STREAMS} createStream calls on one connection")
             sid = self._next_stream_id
             self._next_stream_id += 1
             self._stream_ids.add(sid)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.rtmp.connection import ServerConnection
+from relay.rtmp import amf0
+from relay.rtmp.chunk import encode_message
+from relay.rtmp.connection import MAX_STREAMS, ClientConnection, ServerConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, PublishRequest
 from tests.captures import read_capture
@@ -58,3 +60,25 @@ def test_a_truncated_session_just_waits_for_more() -> None:
     while conn.next_event() is not None:
         pass
     assert conn.state != "ERROR"
+
+
+def test_a_peer_creating_streams_without_end_is_cut_off() -> None:
+    client = ClientConnection("live", "rtmp://127.0.0.1/live", "k")
+    server = ServerConnection()
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    server.receive_data(client.data_to_send())
+    event = server.next_event()
+    assert isinstance(event, ConnectRequest)
+    server.accept_connect()
+    calls = b"".join(encode_message(3, 0, 20, 0, amf0.encode("createStream", float(i + 10), None), 4096)
+                     for i in range(MAX_STREAMS + 1))
+    # The client announced 4096-byte chunks before connect; the server reads with that size.
+    try:
+        server.receive_data(calls)
+        while server.next_event() is not None:
+            pass
+    except ProtocolError as exc:
+        assert "createStream" in str(exc)
+    else:
+        raise AssertionError("unbounded createStream calls were accepted")
