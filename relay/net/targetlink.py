@@ -109,9 +109,10 @@ class TargetLink(asyncio.Protocol):
                     self.owner.link_reconnect_requested(self, event.tc_url)
                 elif isinstance(event, StatusReceived):
                     description = self.redact(event.description)
-                    self.owner.link_message(self, event.level, event.code, description)
+                    code = self.redact(event.code)
+                    self.owner.link_message(self, event.level, code, description)
                     if event.level == "error":
-                        self.fail(TargetFailure(f"the platform reported {event.code}: {description}".rstrip(": ")))
+                        self.fail(TargetFailure(f"the platform reported {code}: {description}".rstrip(": ")))
                         return
         except ProtocolError as exc:
             self.fail(TargetFailure(f"protocol error from the platform: {exc}"))
@@ -197,8 +198,10 @@ class TargetLink(asyncio.Protocol):
             return False
 
     def _on_refused(self, event: Refused) -> None:
+        # Codes and descriptions are the platform's words: some echo the stream name.
         description = self.redact(event.description)
-        detail = f"{event.code}: {description}" if description else event.code
+        code = self.redact(event.code)
+        detail = f"{code}: {description}" if description else code
         if event.stage == "publish" and event.code in _KEY_REFUSALS:
             reason = f"the platform refused the stream key ({detail})"
         else:
