@@ -7,7 +7,6 @@ their passthrough label and their url without the key.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,16 +51,3 @@ class RelaySnapshot:
     def to_dict(self) -> dict[str, Any]:
         """Plain data, ready for JSON."""
         return asdict(self)
-
-    def to_json(self) -> str:
-        """The status API's body."""
-        return json.dumps(self.to_dict(), indent=2)
-
-    def target(self, live_stream: str, passthrough: str) -> TargetSnapshot:
-        """One target's snapshot (KeyError if there is none)."""
-        for stream in self.live_streams:
-            if stream.name == live_stream:
-                for target in stream.simulcast_targets:
-                    if target.passthrough == passthrough:
-                        return target
-        raise KeyError((live_stream, passthrough))
