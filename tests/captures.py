@@ -1,4 +1,8 @@
-"""Where the real RTMP sessions live: `../shared/captures/` next to the repository (see its README.md)."""
+"""The real RTMP publish sessions tests read: tests/fixtures/captures/ (see its README.md).
+
+They are committed with the project, so every checkout has them; a missing one is a test
+failure, never a skip. `bash scripts/record-captures` records them again.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,35 @@ from pathlib import Path
 
 import pytest
 
+CAPTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "captures"
+RERECORD = "bash scripts/record-captures (see tests/fixtures/captures/README.md)"
+STREAM_KEY = "capture-key"
+
+# Each session (NAME.c2s + NAME.s2c) -> the FLV whose audio/video payloads its publisher sent.
+SOURCES: dict[str, str] = {
+    "ffmpeg-h264": "source-h264-4s.flv",
+    "librtmp-h264": "source-h264-4s.flv",
+    "gst-rtmp2sink-h264": "source-h264-4s.gst.flv",  # GStreamer's remux of source-h264-4s.flv
+    "librtmp-extts": "source-h264-extts-4s.flv",
+    "librtmp-hevc-ertmp": "source-hevc-ertmp-4s.flv",
+}
+
 
 def captures_dir() -> Path:
-    """Return the captures folder, or skip the calling test when this checkout has none."""
-    path = (Path(__file__).resolve().parents[1] / ".." / "shared" / "captures").resolve()
-    if not path.is_dir():
-        pytest.skip(f"no real RTMP captures at {path} (they live beside the repository, not in it)")
+    """The captures folder; fails the calling test when it is missing."""
+    if not CAPTURES_DIR.is_dir():
+        pytest.fail(f"no RTMP captures at {CAPTURES_DIR}: restore them from git or re-record with {RERECORD}")
+    return CAPTURES_DIR
+
+
+def capture_path(name: str) -> Path:
+    """The path of one capture file, e.g. "ffmpeg-h264.c2s" or a source FLV; fails the test when it is missing."""
+    path = captures_dir() / name
+    if not path.is_file():
+        pytest.fail(f"capture {name} is missing from {path.parent}: restore it from git or re-record with {RERECORD}")
     return path
 
 
 def read_capture(name: str) -> bytes:
-    """Return the bytes of one capture file, e.g. "ffmpeg-h264.c2s"; skip when it is missing."""
-    path = captures_dir() / name
-    if not path.is_file():
-        pytest.skip(f"capture {name} is missing from {path.parent}")
-    return path.read_bytes()
+    """The bytes of one capture file (see capture_path)."""
+    return capture_path(name).read_bytes()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.captures import captures_dir, read_capture
+from tests.captures import SOURCES, STREAM_KEY, capture_path, read_capture
 from tests.support.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
 from tests.support.flvcheck import assert_same_media
 from tests.support.nginx import NginxRtmp
@@ -42,12 +42,12 @@ async def test_ffmpeg_to_ffmpeg_listener_is_byte_for_byte(
     assert_same_media(listener.output, source_flv, allow_late_start=False)
 
 
-@pytest.mark.parametrize("name", ["source-h264-6s.flv", "source-h264-extts-6s.flv"])
+@pytest.mark.parametrize("name", [SOURCES["librtmp-h264"], SOURCES["librtmp-extts"]])
 def test_ffmpeg_publishes_capture_sources_to_nginx_record(name: str, nginx_rtmp: Callable[..., NginxRtmp]) -> None:
     # Not the GStreamer remux: ffmpeg drops an input's AVC end-of-sequence tag and writes its
     # own at the last video timestamp, which differs from GStreamer's. Not the HEVC clip:
     # ffmpeg 5.1 cannot read Enhanced RTMP video. The replays below cover both.
-    source = captures_dir() / name
+    source = capture_path(name)
     nginx = nginx_rtmp()
     publish_with_ffmpeg(nginx.url("live", "clip"), source, realtime=False, timeout=30)
     nginx.wait_unpublished("clip")
@@ -56,15 +56,14 @@ def test_ffmpeg_publishes_capture_sources_to_nginx_record(name: str, nginx_rtmp:
 
 
 @pytest.mark.parametrize(
-    ("session", "source"),
+    "session",
     [
-        ("ffmpeg-h264", "source-h264-6s.flv"),
-        ("librtmp-h264", "source-h264-6s.flv"),
-        ("gst-rtmp2sink-h264", "source-h264-6s.gst.flv"),
-        ("librtmp-extts", "source-h264-extts-6s.flv"),
+        "ffmpeg-h264",
+        "librtmp-h264",
+        "gst-rtmp2sink-h264",
+        "librtmp-extts",
         pytest.param(
             "librtmp-hevc-ertmp",
-            "source-hevc-ertmp-12s.flv",
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="nginx-rtmp 1.2.2 records no Enhanced RTMP video: it reads frame type 9 from 0x9X "
@@ -73,11 +72,9 @@ def test_ffmpeg_publishes_capture_sources_to_nginx_record(name: str, nginx_rtmp:
         ),
     ],
 )
-def test_captured_sessions_replayed_to_nginx_record(
-    session: str, source: str, nginx_rtmp: Callable[..., NginxRtmp]
-) -> None:
+def test_captured_sessions_replayed_to_nginx_record(session: str, nginx_rtmp: Callable[..., NginxRtmp]) -> None:
     nginx = nginx_rtmp()
     replay_publish(read_capture(f"{session}.c2s"), nginx.port)
-    nginx.wait_unpublished("capture-key")
+    nginx.wait_unpublished(STREAM_KEY)
 
-    assert_same_media(nginx.recorded_flv("capture-key"), read_capture(source), allow_late_start=False)
+    assert_same_media(nginx.recorded_flv(STREAM_KEY), read_capture(SOURCES[session]), allow_late_start=False)

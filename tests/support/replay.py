@@ -1,4 +1,4 @@
-"""Replay a captured publisher session (`NAME.c2s` from ../shared/captures) to a live RTMP server.
+"""Replay a captured publisher session (`NAME.c2s` from tests/fixtures/captures) to a live RTMP server.
 
 The capture is a real client's bytes: C0+C1, then (after the server's S0+S1+S2) C2 and the
 whole chunk stream. Servers that do not check C2 against their S1, such as nginx-rtmp,

@@ -1,4 +1,4 @@
-"""Real publisher sessions (../shared/captures, see its README.md) fed to a ServerConnection.
+"""Real publisher sessions (tests/fixtures/captures, see its README.md) fed to a ServerConnection.
 
 Each NAME.c2s is everything a publisher sent to nginx-rtmp; what comes out of our server
 must be the source FLV's audio and video tag payloads, in order, with the tags' timestamps
@@ -12,16 +12,7 @@ import pytest
 from relay import flv
 from relay.rtmp.connection import ServerConnection
 from relay.rtmp.events import ConnectRequest, Event, Media, PublishEnded, PublishRequest
-from tests.captures import read_capture
-
-SESSIONS = {
-    "ffmpeg-h264": "source-h264-6s.flv",
-    "librtmp-h264": "source-h264-6s.flv",
-    "gst-rtmp2sink-h264": "source-h264-6s.gst.flv",
-    "librtmp-extts": "source-h264-extts-6s.flv",
-    "librtmp-hevc-ertmp": "source-hevc-ertmp-12s.flv",
-}
-STREAM_KEY = "capture-key"
+from tests.captures import SOURCES, STREAM_KEY, read_capture
 
 
 def serve(data: bytes, step: int | None) -> list[Event]:
@@ -42,10 +33,10 @@ def serve(data: bytes, step: int | None) -> list[Event]:
 
 
 @pytest.mark.parametrize("step", [None, 1], ids=["whole", "one-byte"])
-@pytest.mark.parametrize("session", list(SESSIONS))
+@pytest.mark.parametrize("session", list(SOURCES))
 def test_capture_yields_the_source_flv(session: str, step: int | None) -> None:
     data = read_capture(f"{session}.c2s")
-    tags = flv.read_tags(read_capture(SESSIONS[session]))
+    tags = flv.read_tags(read_capture(SOURCES[session]))
     events = serve(data, step)
 
     assert isinstance(events[0], ConnectRequest) and events[0].app == "live"

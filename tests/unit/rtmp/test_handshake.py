@@ -284,7 +284,7 @@ def test_client_queues_c0_c1_at_once_with_its_epoch() -> None:
     assert oracle_digest(out[1:], FP_PARTIAL) is not None
 
 
-# --- real sessions (../shared/captures) ---------------------------------------------------------------------
+# --- real sessions (tests/fixtures/captures) ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
