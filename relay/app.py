@@ -13,7 +13,6 @@ and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import socket
@@ -76,7 +75,7 @@ class Relay:
             self.log.warning("config_warning", message=warning)
         if new.server != self.config.server:
             self.log.warning("config_server_unchanged", reason="listen, app and TLS settings apply on restart")
-            new = dataclasses.replace(new, server=self.config.server)
+            new = new.model_copy(update={"server": self.config.server})
         set_known_secrets([*self.config.all_secrets(), *new.all_secrets()])
         wanted = {ls.name: ls for ls in new.live_streams}
         for name in [n for n in self.live_streams if n not in wanted]:

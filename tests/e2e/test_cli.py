@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -63,7 +64,9 @@ def test_check_config_reports_the_same_problems_with_exit_2(tmp_path: Path) -> N
     result = relay("check-config", str(path))
 
     assert result.returncode == 2
-    assert f"{path}: live_streams[0].simulcast_targets[6]" in result.stderr
+    # FILE:LINE:COLUMN: path: message
+    assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: live_streams\[0\]\.simulcast_targets\[6\]: ",
+                     result.stderr, re.MULTILINE)
     assert "at most 6" in result.stderr
     assert TARGET_KEY not in result.stdout + result.stderr
 

@@ -22,9 +22,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
+class _NoAliases(yaml.SafeDumper):
+    """The relay refuses YAML anchors and aliases; PyYAML writes them for an object used twice."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     """Write a config dict as YAML, readable by the owner only (no permission warning)."""
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.write_text(yaml.dump(config, Dumper=_NoAliases, sort_keys=False))
     path.chmod(0o600)
     return path
 
