@@ -209,7 +209,7 @@ def command_name(payload: bytes, amf3: bool = False) -> str:
     start = 1 if amf3 else 0
     if len(payload) <= start:
         raise RemoteProtocolError("command message without a name")
-    name, _ = amf0.decode_one(payload, start)
+    name, _ = amf0.decode_one(payload, start, max_values=1)  # a name is one value: never decode an object here
     if not isinstance(name, str):
         raise RemoteProtocolError("command message without a name")
     return name

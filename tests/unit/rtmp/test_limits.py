@@ -220,6 +220,11 @@ def test_a_command_with_too_many_values_is_refused() -> None:
     assert isinstance(server.next_event(), ConnectRequest)
 
 
+def test_a_command_named_by_an_object_is_refused_without_decoding_the_object() -> None:
+    body = amf0.encode({f"k{i}": None for i in range(5000)}, 1.0)
+    fails(handshaken(), raw_command(body), "more than 1 AMF0 values")
+
+
 def test_partial_messages_before_publishing_stay_under_the_memory_budget() -> None:
     server = connected()
     budget = DEFAULT_MAX_UNAUTHENTICATED_MEMORY
