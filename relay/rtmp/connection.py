@@ -263,8 +263,7 @@ class _Connection:
             # Output the peer has not taken is memory held for it: partial messages get the rest.
             self._reader.max_pending_bytes = self._max_held - self._out_bytes
 
-    def _check_held(self) -> None:
-        """Refuse a peer that makes us hold more than its budget (checked when a read is consumed)."""
+    def _check_held(self) -> None:  # when a read is consumed
         if self._max_held is not None and self.bytes_held > self._max_held:
             raise RemoteProtocolError(f"over {self._max_held} bytes held for a peer that is not publishing")
         self._check_output()
@@ -540,8 +539,8 @@ class ClientConnection(_Connection):
                  max_chunk_size: int = DEFAULT_MAX_CHUNK_SIZE, max_message_size: int = DEFAULT_MAX_COMMAND_SIZE,
                  max_output_bytes: int | None = None) -> None:
         # A target only ever sends us control messages and commands: max_message_size is the
-        # command limit by default. Our own media is what fills the output, and its bound is
-        # the target's queue (fanout/queue.py): no output limit unless asked.
+        # command limit by default. max_output_bytes bounds what the connection queues by
+        # itself (replies, commands); the media the owner queues is the target queue's to bound.
         reader = ChunkReader(max_chunk_size=max_chunk_size, max_message_size=max_message_size,
                              max_pending_bytes=max(4 * max_message_size, DEFAULT_MAX_UNAUTHENTICATED_MEMORY))
         super().__init__(ClientHandshake(random_bytes=random_bytes, epoch=epoch), out_chunk_size, window,
@@ -560,17 +559,14 @@ class ClientConnection(_Connection):
     # -- the owner's calls ---------------------------------------------------------
 
     def send_media(self, kind: int, timestamp: int, payload: bytes) -> None:
-        """Queue an audio, video or script-data message; script data is wrapped in @setDataFrame.
-
-        A message whose length does not fit 24 bits raises LocalProtocolError: never a wrong length.
-        """
+        """Queue an audio, video or script-data message (wrapped in @setDataFrame); never a wrong length."""
         self._check()
         if self.state != PUBLISHING:
             raise LocalProtocolError(f"cannot send media in state {self.state}")
         if kind == m.DATA_AMF0:
             payload = _SET_DATA_FRAME + payload
-        self._queue(encode_message(ClientConnection.csid_for(kind), timestamp, kind, self.stream_id, payload,
-                                   self.out_chunk_size))
+        self._out.append(encode_message(ClientConnection.csid_for(kind), timestamp, kind, self.stream_id, payload,
+                                        self.out_chunk_size))
 
     def send_shared(self, kind: int, timestamp: int, length: int, body: bytes) -> None:
         """Queue a message whose chunked body (chunk.encode_body) is shared with other targets.
@@ -581,21 +577,27 @@ class ClientConnection(_Connection):
         if self.state != PUBLISHING:
             self._check()
             raise LocalProtocolError(f"cannot send media in state {self.state}")
-        if not 0 <= length <= MAX_MESSAGE_LENGTH or kind not in _CSID_FOR_KIND:
-            # Past 24 bits the length would spill into the type byte: never send a wrong length.
-            raise LocalProtocolError(f"cannot send a message of kind {kind} and {length} bytes")
+        try:
+            csid = _CSID_FOR_KIND[kind]
+        except KeyError:
+            raise LocalProtocolError(f"no chunk stream for message kind {kind}") from None
+        if length >> 24:  # under 0 or past 24 bits: it would spill into the header's other fields
+            raise LocalProtocolError(f"message length {length} does not fit in 24 bits")
         ts = timestamp & 0xFFFFFFFF
-        self._out_bytes += 12 + len(body)
         out = self._out
         if ts < EXTENDED:
             # The type-0 header as one 96-bit integer: this runs once per tag and target,
             # the relay's hottest line. Layout as in encode_header (5.3.1.2.1).
-            out.append(((_CSID_FOR_KIND[kind] << 88) | (ts << 64) | (length << 40) | (kind << 32)
+            out.append(((csid << 88) | (ts << 64) | (length << 40) | (kind << 32)
                         | self._stream_id_le).to_bytes(12, "big"))
         else:
-            out.append(encode_header(_CSID_FOR_KIND[kind], timestamp, length, kind, self.stream_id))
-            self._out_bytes += 4  # the extended timestamp field
+            out.append(encode_header(csid, timestamp, length, kind, self.stream_id))
         out.append(body)
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes queued and not yet taken, media included (summed when asked: no per-tag bookkeeping)."""
+        return sum(map(len, self._out))
 
     @staticmethod
     def csid_for(kind: int) -> int:

@@ -127,13 +127,15 @@ def test_bytes_arriving_in_the_middle_of_a_chunk_are_taken_at_once() -> None:
     # A 4096-byte chunk fed in pieces: the reader holds no unread input between pulls.
     reader = ChunkReader()
     reader.set_chunk_size(4096)
-    data = encode_message(6, 0, m.VIDEO, 1, bytes(3000), 4096)
-    for i in range(0, len(data) - 100, 100):
-        reader.feed(data[i : i + 100])
+    data = encode_message(6, 0, m.VIDEO, 1, bytes(range(250)) * 12, 4096)
+    pieces = [data[i : i + 100] for i in range(0, len(data), 100)]
+    for piece in pieces[:-1]:
+        reader.feed(piece)
         assert reader.next_message() is None
         assert reader.bytes_held <= 3000 + 200 + 18  # the buffer, one chunk stream, at most a header
-    reader.feed(data[len(data) - len(data) % 100 - 100 + 100 :] if len(data) % 100 else data[-100:])
-    assert reader.next_message() is not None
+    reader.feed(pieces[-1])
+    msg = reader.next_message()
+    assert msg is not None and msg.payload == bytes(range(250)) * 12
 
 
 def test_zero_length_messages_past_their_allowance_are_refused() -> None:
@@ -320,6 +322,15 @@ def test_pings_to_a_peer_that_does_not_read_are_capped() -> None:
     drain(server)
     error = fails(server, ping * 3000, "not reading")
     assert "65536" in str(error)
+
+
+def test_output_bytes_is_what_is_queued_media_included() -> None:
+    client = publishing_client()
+    client.data_to_send()
+    client.send_media(m.VIDEO, 0, b"\x17\x01" + bytes(9000))
+    client.send_shared(m.AUDIO, 0, 100, bytes(100))
+    assert client.output_bytes == len(client.data_to_send()) > 9000
+    assert client.output_bytes == 0
 
 
 def test_set_peer_bandwidth_games_are_capped() -> None:
