@@ -174,7 +174,8 @@ def test_the_limits_widen_once_publishing() -> None:
     server = publishing()
     frame = b"\x17\x01" + bytes(1_000_000)
     script = amf0.encode("onMetaData", {"blob": "x" * 200_000})
-    server.receive_data(encode_message(6, 0, m.VIDEO, 1, frame, 4096) + encode_message(5, 0, m.DATA_AMF0, 1, script, 4096))
+    server.receive_data(encode_message(6, 0, m.VIDEO, 1, frame, 4096)
+                        + encode_message(5, 0, m.DATA_AMF0, 1, script, 4096))
     assert drain(server) == [Media(m.VIDEO, 0, frame), Media(m.DATA_AMF0, 0, script)]
 
 
@@ -189,7 +190,8 @@ def test_a_command_not_allowed_now_is_refused_before_its_body_is_decoded() -> No
     error = fails(handshaken(), amf3_command(amf0.encode("publish", 0.0) + b"\x0b"), "'publish' not allowed")
     assert not isinstance(error, AMF0Error)
     server = connected()
-    error = fails(server, raw_command(amf0.encode("connect", 3.0) + b"\x0b"), "'connect' not allowed in state CONNECTED")
+    error = fails(server, raw_command(amf0.encode("connect", 3.0) + b"\x0b"),
+                  "'connect' not allowed in state CONNECTED")
     assert not isinstance(error, AMF0Error)
 
 
