@@ -51,6 +51,7 @@ _SECURITY_HEADERS = {
 # 'unsafe-inline' for style only on this one response).
 _SIGN_IN = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>simulcast-relay: sign in</title>
+<link rel="icon" href="data:,">
 <style>body{font:16px system-ui,sans-serif;background:#111418;color:#e8eaed;display:grid;place-items:center;
 min-height:90vh}form{background:#1b1f24;padding:1.5em;border-radius:8px;max-width:22em}input{width:100%;
 box-sizing:border-box;margin:.6em 0;padding:.5em;font:inherit}button{padding:.5em 1em;font:inherit}</style>
@@ -91,9 +92,10 @@ class _Connection(asyncio.Protocol):
     """aiohttp's protocol for one connection, with a cap on connections and a request deadline.
 
     aiohttp has no deadline for receiving a request's headers: the timer here starts when
-    a request's first bytes arrive and stops when aiohttp hands the request to the
-    handlers (the middleware calls `request_started`); a client that dribbles its request
-    is cut when it runs out.
+    the connection opens, and again when a later request's first bytes arrive, and stops
+    when aiohttp hands the request to the handlers (the middleware calls
+    `request_started`); a client that says nothing, or dribbles its request, is cut when
+    it runs out. Idle keep-alive connections are aiohttp's (KEEPALIVE_TIMEOUT).
     """
 
     def __init__(self, inner: RequestHandler, guard: _Guard) -> None:
@@ -113,13 +115,17 @@ class _Connection(asyncio.Protocol):
         self._accepted = True
         self.transport = cast(asyncio.Transport, transport)
         guard.open[transport] = self
+        self._arm()
         self.inner.connection_made(transport)
+
+    def _arm(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(self.guard.request_timeout, self._expire)
 
     def data_received(self, data: bytes) -> None:
         if not self._accepted:
             return
         if not self._in_request and self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.guard.request_timeout, self._expire)
+            self._arm()
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:

@@ -81,7 +81,7 @@ class RelayCollector(Collector):
             sessions.add_metric([name], live.sessions)
             received.add_metric([name], live.bytes_received)
             if live.ingest is not None:
-                bitrate.add_metric([name], live.ingest.bitrate_kbps * 1000)
+                bitrate.add_metric([name], round(live.ingest.bitrate_kbps * 1000))
                 uptime.add_metric([name], live.ingest.uptime)
                 if live.ingest.keyframe_interval is not None:
                     keyframes.add_metric([name], live.ingest.keyframe_interval)
@@ -96,7 +96,7 @@ class RelayCollector(Collector):
                 for state in TARGET_STATES:
                     t_status.add_metric([*labels, state], 1.0 if target.status == state else 0.0)
                 t_sent.add_metric(labels, target.bytes_sent)
-                t_rate.add_metric(labels, (self._history.latest((name, target.passthrough)) or 0.0) * 1000)
+                t_rate.add_metric(labels, round((self._history.latest((name, target.passthrough)) or 0.0) * 1000))
                 t_conn.add_metric(labels, target.connections)
                 t_reconn.add_metric(labels, target.reconnects)
                 t_frames.add_metric(labels, target.dropped_frames)

@@ -53,29 +53,42 @@ function bytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
-// A sparkline of the last few minutes: one path, broken where there was no sample.
+// A sparkline of the last few minutes on a fixed time axis (the newest sample at the right edge),
+// broken where there was no sample; the tallest sample reaches 80% of the height.
+let ringSize = 150;
+
 function sparkline(samples, label) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
-  const n = Math.max(samples.length, 2);
+  const width = Math.max(ringSize, samples.length, 2) - 1;
   svg.setAttribute("class", "spark");
-  svg.setAttribute("viewBox", `0 0 ${n - 1} 100`);
+  svg.setAttribute("viewBox", `0 0 ${width} 100`);
   svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", label);
   svg.dataset.samples = String(samples.filter((v) => v !== null).length);
-  const max = Math.max(1, ...samples.filter((v) => v !== null));
-  let d = "";
-  let pen = false;
+  const max = Math.max(1, ...samples.filter((v) => v !== null)) * 1.25;
+  const offset = width + 1 - samples.length;
+  let line = "";
+  let area = "";
+  let run = [];
+  const flush = () => {
+    if (!run.length) return;
+    line += run.map(([x, y], i) => `${i ? "L" : "M"}${x} ${y}`).join(" ") + " ";
+    area += `M${run[0][0]} 100 ` + run.map(([x, y]) => `L${x} ${y}`).join(" ") + ` L${run[run.length - 1][0]} 100 Z `;
+    run = [];
+  };
   samples.forEach((v, i) => {
-    if (v === null) { pen = false; return; }
-    const y = (100 - (v / max) * 92 - 4).toFixed(1);
-    d += `${pen ? "L" : "M"}${i} ${y} `;
-    pen = true;
+    if (v === null) { flush(); return; }
+    run.push([offset + i, (100 - (v / max) * 100).toFixed(1)]);
   });
-  const path = document.createElementNS(ns, "path");
-  path.setAttribute("d", d.trim());
-  svg.append(path);
+  flush();
+  for (const [cls, d] of [["area", area], ["line", line]]) {
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("class", cls);
+    path.setAttribute("d", d.trim());
+    svg.append(path);
+  }
   return svg;
 }
 
@@ -145,6 +158,7 @@ async function getJson(path) {
 async function refresh() {
   try {
     const [streams, history] = await Promise.all([getJson("/api/v1/live-streams"), getJson("/api/v1/history")]);
+    ringSize = history.samples;
     main.replaceChildren(...streams.map((s) => streamCard(s, history)));
     main.setAttribute("aria-busy", "false");
     lastOk = Date.now();
