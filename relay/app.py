@@ -177,13 +177,13 @@ class Relay:
         self.log.info("relay_stopping")
         for server in self.servers:
             server.close()
-        if self.http is not None:
-            await self.http.stop()
         for conn in list(self.connections):
             conn.close()
         for live in self.live_streams.values():
             live.shut_down("relay shutting down")
-        await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()))
+        # The HTTP server closes while the targets flush and unpublish, inside the same 4 s.
+        await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()),
+                             *([self.http.stop()] if self.http is not None else []))
         await self.monitor.stop()
         await self.webhooks.close(WEBHOOK_DRAIN)
         self.log.info("relay_stopped")

@@ -158,6 +158,8 @@ class LiveStream:
             self._retire(target)
         self.targets = targets
         self.config = config
+        self._reported = {t: s for t, s in self._reported.items() if t in targets}
+        self._last_errors = {t: e for t, e in self._last_errors.items() if t in targets}
 
     def shut_down(self, reason: str) -> None:
         """Kick the publisher and stop every target (the live stream left the config, or we exit)."""
@@ -232,15 +234,18 @@ class LiveStream:
 
     def _target_status(self, target: Target) -> None:
         """A target set its status (called by the Target): tell observers of real changes."""
+        if target not in self.targets:
+            return  # a retired target's last words are not this stream's status
         status = target.status
         if status == ERRORED and target.reason:
             self._last_errors[target] = target.reason
-        reported = self._reported.get(target, "idle")
-        if status == reported or (reported == ERRORED and status == STARTING):
-            return  # a retry after an error is not news; its outcome will be
-        self._reported[target] = status
-        if target in self.targets:  # a retired target's last words are not this stream's status
-            self._announce(f"video.live_stream.simulcast_target.{status}", target)
+        # An errored target that gives up (severity fatal) is news again; its retries are not.
+        state = f"{status}:{target.severity}" if status == ERRORED else status
+        reported = self._reported.get(target, IDLE)
+        if state == reported or (reported.startswith(ERRORED) and status == STARTING):
+            return
+        self._reported[target] = state
+        self._announce(f"video.live_stream.simulcast_target.{status}", target)
 
     def _announce(self, event_type: str, target: Target | None = None) -> None:
         if not self.observers:

@@ -45,6 +45,13 @@ IDLE = LiveStreamSnapshot(
 )
 
 
+def test_the_openapi_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate as validate_spec
+
+    validate_spec(spec())  # raises with the path of what is wrong
+    assert spec()["openapi"].startswith("3.1")
+
+
 def test_live_stream_objects_match_the_openapi_schemas() -> None:
     body = {"data": [ACTIVE.to_json(), IDLE.to_json()]}
 
