@@ -8,6 +8,11 @@ SIGUSR1 writes the status snapshot (every live stream and target) to the log.
 
 SIGINT/SIGTERM: stop accepting, shut publishers out, let every target flush, unpublish
 and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
+
+Recordings (relay/net/recordings.py): once listening, the relay finishes in the
+background what an earlier run left (`.part` files); at shutdown the recordings' files
+are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
+still running is cancelled and left for the next start.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from relay.config import ConfigError, RelayConfig, load_config
 from relay.logs import get_logger, set_known_secrets
 from relay.net.ingest import IngestProtocol, start_ingest
 from relay.net.livestream import LiveStream
+from relay.net.recordings import Recordings
 from relay.status import LiveStreamSnapshot, RelaySnapshot, TargetSnapshot
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
@@ -34,7 +40,8 @@ class Relay:
 
     def __init__(self, config: RelayConfig) -> None:
         self.config = config
-        self.live_streams = {ls.name: LiveStream(ls) for ls in config.live_streams}
+        self.recordings = Recordings(lambda: self.config)
+        self.live_streams = {ls.name: LiveStream(ls, self.recordings) for ls in config.live_streams}
         self.connections: set[IngestProtocol] = set()
         self.servers: list[asyncio.Server] = []
         self.log = get_logger()
@@ -58,6 +65,7 @@ class Relay:
             self.servers.append(await start_ingest(server.tls_listen_host, server.tls_listen_port, server.app,
                                                    self.find, self.connections, ssl_context=context))
             self._log_listening("rtmps", self.servers[-1])
+        self.recordings.recover()
 
     def _log_listening(self, scheme: str, server: asyncio.Server) -> None:
         for sock in server.sockets:
@@ -83,7 +91,7 @@ class Relay:
         for name, ls_config in wanted.items():
             live = self.live_streams.get(name)
             if live is None:
-                self.live_streams[name] = LiveStream(ls_config)
+                self.live_streams[name] = LiveStream(ls_config, self.recordings)
             elif live.config != ls_config:
                 live.reconfigure(ls_config)
         self.config = new
@@ -127,7 +135,9 @@ class Relay:
             conn.close()
         for live in self.live_streams.values():
             live.shut_down("relay shutting down")
-        await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()))
+        await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()),
+                             self.recordings.wait_finalised(SHUTDOWN_TIMEOUT))
+        await self.recordings.close()
         self.log.info("relay_stopped")
 
 

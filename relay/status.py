@@ -31,6 +31,38 @@ class TargetSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingSnapshot:
+    """The recording of an active live stream (issue #11)."""
+
+    status: str  # idle | recording | errored | finalizing
+    path: str | None
+    bytes: int
+    started_at: float | None
+    last_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The recording object of the status API."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingReady:
+    """A recording's file is final (the `video.live_stream.recording.ready` webhook's news)."""
+
+    live_stream: str
+    path: str
+    format: str  # flv | mp4
+    duration: float  # seconds
+    size: int  # bytes
+    started_at: float | None  # Unix time the publish session began
+    complete: bool  # False: cut short by a disk error, or by a crash (recovered at the next start)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data, ready for JSON."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class LiveStreamSnapshot:
     """One live stream: idle or active, and its targets."""
 

@@ -9,6 +9,11 @@ without FCUnpublish/deleteStream, the stream stays active and the targets stay c
 for that many seconds. If the same key publishes again in time, every target continues
 the same broadcast from the new session's first keyframe, its timestamps moving forward
 by the time the publisher was away. A clean stop (OBS's "Stop Streaming") ends at once.
+
+Recording (when enabled): each publish session gets a Recorder from `recordings`, a hub
+subscriber like the targets; a publisher that rejoins inside the window continues the
+same file, and the session's end finishes it in the background. A reload that changes
+`recording` applies from the next session.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from relay.config import LiveStreamConfig
 from relay.fanout.hub import Hub
 from relay.flv import Tag
 from relay.logs import get_logger
+from relay.net.recorder import Recorder
+from relay.net.recordings import Recordings
 from relay.net.target import Target
 
 IDLE = "idle"
@@ -36,7 +43,7 @@ class Publisher(Protocol):
 class LiveStream:
     """Runtime state of one configured live stream."""
 
-    def __init__(self, config: LiveStreamConfig) -> None:
+    def __init__(self, config: LiveStreamConfig, recordings: Recordings | None = None) -> None:
         self.config = config
         self.name = config.name
         self.hub = Hub(config.name)
@@ -47,6 +54,8 @@ class LiveStream:
         self._retired: list[Target] = []  # removed by a reload, still closing
         self._window: asyncio.TimerHandle | None = None  # the reconnect window, while it runs
         self._publisher_lost_at = 0.0
+        self.recordings = recordings
+        self.recorder: Recorder | None = None  # the current or latest session's
 
     @property
     def status(self) -> str:
@@ -73,8 +82,12 @@ class LiveStream:
             self.log.info("publisher_resumed", away_ms=away_ms)
             for target in self.targets:
                 target.resync(away_ms)
+            if self.recorder is not None:
+                self.recorder.resync(away_ms)
             return True
         self.log.info("live_stream_status", **{"from": IDLE, "to": ACTIVE})
+        if self.recordings is not None and self.config.recording.enabled:
+            self.recorder = self.recordings.start(self.name, self.config.recording, self.hub)
         for target in self.targets:
             target.start()
         return True
@@ -102,6 +115,8 @@ class LiveStream:
             self._window.cancel()
             self._window = None
         self.log.info("live_stream_status", reason=reason, **{"from": ACTIVE, "to": IDLE})
+        if self.recorder is not None:
+            self.recorder.stop()
         for target in self.targets:
             target.request_stop()
 
