@@ -17,8 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from relay.flv import AUDIO, FLV_HEADER_SIZE, SCRIPT, VIDEO, FLVError, is_audio_sequence_header, \
-    is_video_sequence_header
+from relay.flv import (
+    AUDIO,
+    FLV_HEADER_SIZE,
+    SCRIPT,
+    VIDEO,
+    FLVError,
+    is_audio_sequence_header,
+    is_video_sequence_header,
+)
 from relay.recording import metadata
 from relay.recording.flvfile import BACK_POINTER_SIZE, TAG_HEADER_SIZE, DurationClock, Patch, finishing_patches
 
