@@ -13,11 +13,21 @@ that arrive after the reload; listen addresses only on restart. With an RTMPS in
 every reload loads the certificate chain again (a renewed certificate under the same
 path) into a fresh SSLContext used by new connections.
 
+The HTTP server (status API, metrics, page: relay/net/http.py), the webhook dispatcher
+and the 2-s monitor (stream health, sparkline samples) run on the same loop; they read
+only snapshots. `http` settings apply on restart, like the listen addresses; webhooks
+follow a reload.
+
 SIGUSR1 writes the status snapshot (every live stream and target) and the event loop's
 worst stall to the log.
 
 SIGINT/SIGTERM: stop accepting, shut publishers out, let every target flush, unpublish
 and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
+
+Recordings (relay/net/recordings.py): once listening, the relay finishes in the
+background what an earlier run left (`.part` files); at shutdown the recordings' files
+are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
+still running is cancelled and left for the next start.
 """
 
 from __future__ import annotations
@@ -28,20 +38,26 @@ import signal
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
-from relay.config import ConfigError, RelayConfig, ServerConfig, load_config
+from relay.config import ConfigError, LiveStreamConfig, RelayConfig, Secret, ServerConfig, load_config
+from relay.fanout.samples import RateHistory
 from relay.fdlimit import needed_fds, raise_nofile_limit
 from relay.logs import add_known_secrets, get_logger
 from relay.memtrim import malloc_trim, rss_kb
+from relay.net.http import HttpServer
 from relay.net.ingest import IngestProtocol
 from relay.net.listeners import Ingest, server_tls_context
 from relay.net.livestream import LiveStream, Reconfiguration
 from relay.net.loopmonitor import LoopMonitor
-from relay.status import LiveStreamSnapshot, RelaySnapshot, TargetSnapshot
+from relay.net.monitor import Monitor
+from relay.net.recordings import Recordings
+from relay.net.webhook import WebhookDispatcher, WebhookStats
+from relay.status import RecordingReady, RelaySnapshot, ReloadResult
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
+WEBHOOK_DRAIN = 0.5  # seconds the last webhooks get at shutdown (inside the 5 s)
 EXIT_LISTEN_FAILED = 1
 # Every HOUSEKEEPING_INTERVAL seconds: once a burst of at least BURST_CONNECTIONS ingest
 # connections (a flood, a scan) has come and mostly gone, give the memory it freed back to
@@ -50,35 +66,36 @@ HOUSEKEEPING_INTERVAL = 5.0
 BURST_CONNECTIONS = 32
 
 
-@dataclass(frozen=True, slots=True)
-class ReloadResult:
-    """What a reload did: applied (ok) or not, every problem, and a one-line summary."""
-
-    ok: bool
-    problems: tuple[str, ...] = ()
-    summary: str = ""
-    warnings: tuple[str, ...] = ()
-    changes: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data, ready for JSON."""
-        return {"ok": self.ok, "problems": list(self.problems), "summary": self.summary,
-                "warnings": list(self.warnings), "changes": dict(self.changes)}
-
-
 class Relay:
     """All the running parts for one config."""
 
-    def __init__(self, config: RelayConfig) -> None:
+    def __init__(self, config: RelayConfig, path: str | None = None) -> None:
         self.config = config
-        self.live_streams = {ls.name: LiveStream(ls) for ls in config.live_streams}
+        self.path = path
+        self.webhooks = WebhookDispatcher(config.webhooks, self.known_secrets)
+        self.recordings = Recordings(lambda: self.config)
+        self.recordings.on_ready.append(self._recording_ready)
+        self.live_streams = {ls.name: self._new_live_stream(ls) for ls in config.live_streams}
         self.ingest = Ingest(config.server, self.find)
-        self.monitor = LoopMonitor()
+        self.monitor = Monitor(lambda: self.live_streams.values())
+        self.loop_monitor = LoopMonitor()
+        self.http: HttpServer | None = None
         self.log = get_logger()
         self._stopping = asyncio.Event()
         self._reloading = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.TimerHandle | None = None
+
+    def _new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
+        live = LiveStream(config, self.recordings)
+        live.observers.append(self.webhooks.notify)
+        return live
+
+    def _recording_ready(self, ready: RecordingReady) -> None:
+        """A recording is final (this run's, or a leftover finalised at start): tell its live stream's webhooks."""
+        live = self.live_streams.get(ready.live_stream)
+        if live is not None:
+            live.recording_ready(ready)
 
     @property
     def connections(self) -> set[IngestProtocol]:
@@ -99,18 +116,27 @@ class Relay:
         """Bind the listeners (OSError if a port is taken, ssl.SSLError if the certificate does not load)."""
         server = self.config.server
         await self.ingest.listen(server.listen_host, server.listen_port)
-        self._log_listening("rtmp", self.servers[-1])
+        self._log_listening("rtmp", self.servers[-1].sockets)
         if server.tls_listen_host is not None and server.tls_listen_port is not None:
             assert server.tls_cert_file and server.tls_key_file
             self.ingest.tls_context = await asyncio.to_thread(server_tls_context, server.tls_cert_file,
                                                               server.tls_key_file)
             await self.ingest.listen_tls(server.tls_listen_host, server.tls_listen_port)
-            self._log_listening("rtmps", self.servers[-1])
+            self._log_listening("rtmps", self.servers[-1].sockets)
+        self.monitor.start()
+        await self.webhooks.start()
+        http = self.config.http
+        if http.listen_port is not None:
+            self.http = HttpServer(self, http)
+            await self.http.start()
+            self._log_listening("http", self.http.sockets)
+        self.recordings.recover()
 
-    def _log_listening(self, scheme: str, server: asyncio.Server) -> None:
-        for sock in server.sockets:
+    def _log_listening(self, scheme: str, sockets: Iterable[Any]) -> None:
+        for sock in sockets:
             host, port = sock.getsockname()[:2]
-            self.log.info("relay_listening", scheme=scheme, host=host, port=port, app=self.config.server.app)
+            app = {"app": self.config.server.app} if scheme != "http" else {}
+            self.log.info("relay_listening", scheme=scheme, host=host, port=port, **app)
 
     # -- reload ------------------------------------------------------------------------
 
@@ -119,6 +145,12 @@ class Relay:
         task = asyncio.get_running_loop().create_task(self.reload_from(path))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def reload_via_api(self) -> ReloadResult:
+        """POST /api/v1/reload: the same reload as SIGHUP."""
+        if self.path is None:
+            return ReloadResult(False, ("the relay was not started from a config file",))
+        return await self.reload_from(self.path)
 
     async def reload_from(self, path: str) -> ReloadResult:
         """Re-read the config file and apply it all or nothing; keep the current one if anything is wrong."""
@@ -142,18 +174,21 @@ class Relay:
                     reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
                     return self._reload_failed((f"{path}: server.tls_cert_file: the RTMPS certificate chain "
                                                 f"and key do not load ({reason}); kept the current one",))
-            new = new.model_copy(update={"server": server})
+            notes = list(notes)
+            if new.http != self.config.http:
+                notes.append("http settings apply on restart")
+            new = new.model_copy(update={"server": server, "http": self.config.http})
             plans, added = self._prepare(new)
             changes = self._swap(new, plans, added, tls_context)
             summary = _summarize(changes)
             self.log.info("config_reloaded", live_streams=len(self.live_streams), summary=summary, **changes)
             for note in notes:
-                self.log.warning("config_server_unchanged", reason=note)
-            return ReloadResult(True, summary=summary, warnings=(*new.warnings, *notes), changes=changes)
+                self.log.warning("config_unchanged_until_restart", reason=note)
+            return ReloadResult(True, (), summary)
 
     def _reload_failed(self, problems: tuple[str, ...]) -> ReloadResult:
         self.log.error("config_reload_failed", problems=list(problems), kept="last good config")
-        return ReloadResult(False, problems=problems, summary="kept the last good config")
+        return ReloadResult(False, problems, "kept the last good config")
 
     def _server_for(self, new: ServerConfig) -> tuple[ServerConfig, list[str]]:
         """The server section to run with: the new one, except what only a restart can change."""
@@ -177,7 +212,7 @@ class Relay:
         for ls_config in new.live_streams:
             live = self.live_streams.get(ls_config.name)
             if live is None:
-                added.append(LiveStream(ls_config))
+                added.append(self._new_live_stream(ls_config))
             elif live.config != ls_config:
                 plans[ls_config.name] = live.prepare(ls_config)
         return plans, added
@@ -190,6 +225,7 @@ class Relay:
         # The config first: from here on, find() only knows the new keys.
         self.config = new
         self.ingest.reconfigure(new.server.app, new.server.limits, tls_context)
+        self.webhooks.reconfigure(new.webhooks)
         for name in removed:
             self.live_streams.pop(name).shut_down("live stream removed from the config")
         rotated = []
@@ -211,28 +247,34 @@ class Relay:
 
     def snapshot(self) -> RelaySnapshot:
         """The state of every live stream and target, at this moment."""
-        streams = []
-        for live in self.live_streams.values():
-            targets = tuple(
-                TargetSnapshot(
-                    passthrough=t.config.passthrough, url=t.config.url, status=t.status, reason=t.reason,
-                    severity=t.severity, next_attempt_at=t.next_attempt_at,
-                    broadcasting_since=t.broadcasting_since, connections=t.connections, sent_tags=t.sent_tags,
-                    sent_bytes=t.sent_bytes, dropped_frames=t.queue.dropped_frames,
-                    dropped_bytes=t.queue.dropped_bytes, tls_verify=t.config.tls_verify,
-                )
-                for t in live.targets
-            )
-            streams.append(LiveStreamSnapshot(
-                name=live.name, status=live.status, publisher_connected=live.publisher is not None,
-                awaiting_publisher=live.awaiting_publisher, sessions=live.sessions, simulcast_targets=targets,
-            ))
-        return RelaySnapshot(tuple(streams))
+        return RelaySnapshot(tuple(live.snapshot() for live in self.live_streams.values()), taken_at=time.time())
+
+    @property
+    def history(self) -> RateHistory:
+        """Bitrate samples of every live stream and target (the status page's sparklines)."""
+        return self.monitor.history
+
+    def health_checks(self) -> dict[str, bool]:
+        """/healthz: the event loop keeps time, and every listener accepts connections."""
+        checks = {"event_loop": self.monitor.loop_healthy()}
+        for i, server in enumerate(self.servers):
+            checks["rtmp_listener" if i == 0 else "rtmps_listener"] = server.is_serving()
+        if self.http is not None:
+            checks["http_listener"] = self.http.serving()
+        return checks
+
+    def known_secrets(self) -> Iterable[Secret]:
+        """Every key of the current config."""
+        return self.config.all_secrets()
+
+    def webhook_stats(self) -> tuple[WebhookStats, ...]:
+        """Counters of every webhook endpoint."""
+        return self.webhooks.stats()
 
     def log_status(self) -> None:
         """Write the snapshot to the log (SIGUSR1), for operators without the status API."""
         self.log.info("relay_status", **self.snapshot().to_dict())
-        self.log.info("loop_lag", **self.monitor.summary(), ingest_connections=len(self.connections))
+        self.log.info("loop_lag", **self.loop_monitor.summary(), ingest_connections=len(self.connections))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -266,9 +308,15 @@ class Relay:
         self.ingest.close()
         for live in self.live_streams.values():
             live.shut_down("relay shutting down")
-        await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()))
-        self.monitor.stop()
-        self.log.info("loop_lag", **self.monitor.summary())
+        # The HTTP server closes while the targets flush and unpublish, inside the same 4 s.
+        await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()),
+                             self.recordings.wait_finalised(SHUTDOWN_TIMEOUT),
+                             *([self.http.stop()] if self.http is not None else []))
+        await self.recordings.close()
+        await self.monitor.stop()
+        await self.webhooks.close(WEBHOOK_DRAIN)
+        self.loop_monitor.stop()
+        self.log.info("loop_lag", **self.loop_monitor.summary())
         self.log.info("relay_stopped")
 
 
@@ -310,7 +358,7 @@ async def serve(config: RelayConfig, path: str) -> int:
     for warning in config.warnings:
         log.warning("config_warning", message=warning)
     _check_fd_limit(config)
-    relay = Relay(config)
+    relay = Relay(config, path)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_log_unhandled)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -322,8 +370,12 @@ async def serve(config: RelayConfig, path: str) -> int:
     except (OSError, ssl.SSLError) as exc:
         log.error("listen_failed", error=exc.strerror or str(exc))
         relay.ingest.close()
+        if relay.http is not None:
+            await relay.http.stop()
+        await relay.monitor.stop()
+        await relay.webhooks.close(0)
         return EXIT_LISTEN_FAILED
-    relay.monitor.start()
+    relay.loop_monitor.start()
     relay.start_housekeeping()
     _sd_notify("READY=1")
     await relay.run_until_stopped()

@@ -123,7 +123,10 @@ def _encode_value(value: Any, out: list[bytes], depth: int) -> None:
     elif isinstance(value, AMFDate):
         if not -0x8000 <= value.timezone <= 0x7FFF:
             raise LocalProtocolError("AMF0 date timezone does not fit in 16 bits")
-        out.append(bytes((_DATE,)) + _DATE_BODY.pack(value.milliseconds, value.timezone))
+        try:
+            out.append(bytes((_DATE,)) + _DATE_BODY.pack(value.milliseconds, value.timezone))
+        except (struct.error, TypeError, OverflowError):
+            raise LocalProtocolError("AMF0 date milliseconds must be a number") from None
     elif isinstance(value, ECMAArray):
         _check_encode_depth(depth)
         out.append(_MARKER_U32.pack(_ECMA_ARRAY, _count(len(value))))
@@ -177,25 +180,46 @@ def _check_encode_depth(depth: int) -> None:
 
 # --- decoding -------------------------------------------------------------------
 # Every reader takes a memoryview and an offset and returns (value, next offset):
-# no slicing copies in loops, so decoding stays linear in the input size.
+# no slicing copies in loops, so decoding stays linear in the input size. A budget
+# counts the values (and object keys) made: a few bytes of AMF0 can become far more
+# memory in Python objects (an empty object is 4 bytes of input), so a caller facing
+# hostile input bounds how many it will build.
 
 
-def decode(data: bytes | bytearray | memoryview) -> list[Any]:
-    """Decode every AMF0 value in data, which must end exactly after the last one."""
+class _Budget:
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.left = limit if limit is not None else -1  # negative: unlimited
+
+    def take(self, offset: int) -> None:
+        if self.left == 0:
+            raise AMF0Error(f"more than {self.limit} AMF0 values (at offset {offset})")
+        self.left -= 1
+
+
+def decode(data: bytes | bytearray | memoryview, max_values: int | None = None) -> list[Any]:
+    """Decode every AMF0 value in data, which must end exactly after the last one.
+
+    max_values bounds the values built, object keys and nested values included.
+    """
     view = _as_view(data)
+    budget = _Budget(max_values)
     values: list[Any] = []
     pos = 0
     while pos < len(view):
-        value, pos = _read_value(view, pos, 0)
+        value, pos = _read_value(view, pos, 0, budget)
         values.append(value)
     return values
 
 
-def decode_one(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Any, int]:
+def decode_one(data: bytes | bytearray | memoryview, offset: int = 0,
+               max_values: int | None = None) -> tuple[Any, int]:
     """Decode the value at offset; return it and the offset just past it."""
     if offset < 0:
         raise LocalProtocolError("AMF0 offset must not be negative")
-    return _read_value(_as_view(data), offset, 0)
+    return _read_value(_as_view(data), offset, 0, _Budget(max_values))
 
 
 def _as_view(data: bytes | bytearray | memoryview) -> memoryview:
@@ -208,8 +232,10 @@ def _need(view: memoryview, pos: int, size: int, what: str) -> None:
         raise AMF0Error(f"truncated AMF0 {what} at offset {pos}: need {size} bytes")
 
 
-def _read_value(view: memoryview, pos: int, depth: int) -> tuple[Any, int]:
+def _read_value(view: memoryview, pos: int, depth: int, budget: _Budget) -> tuple[Any, int]:
     _need(view, pos, 1, "type marker")
+    if budget.left >= 0:
+        budget.take(pos)
     start = pos
     marker = view[pos]
     pos += 1
@@ -228,18 +254,18 @@ def _read_value(view: memoryview, pos: int, depth: int) -> tuple[Any, int]:
     if marker == _UNDEFINED:
         return UNDEFINED, pos
     if marker == _OBJECT:
-        return _read_pairs(view, pos, _nest(depth, start), {})
+        return _read_pairs(view, pos, _nest(depth, start), {}, budget)
     if marker == _TYPED_OBJECT:
         # Section 2.18: a class name, then an ordinary object body; the name is dropped.
         _, pos = _read_utf8(view, pos, _U16)
-        return _read_pairs(view, pos, _nest(depth, start), {})
+        return _read_pairs(view, pos, _nest(depth, start), {}, budget)
     if marker == _ECMA_ARRAY:
         # The count is only a hint: some encoders write a wrong one, and the
         # object-end marker is what really closes the array.
         _need(view, pos, 4, "ECMA array count")
-        return _read_pairs(view, pos + 4, _nest(depth, start), ECMAArray())
+        return _read_pairs(view, pos + 4, _nest(depth, start), ECMAArray(), budget)
     if marker == _STRICT_ARRAY:
-        return _read_strict_array(view, pos, _nest(depth, start))
+        return _read_strict_array(view, pos, _nest(depth, start), budget)
     if marker == _DATE:
         _need(view, pos, _DATE_BODY.size, "date")
         milliseconds, timezone = _DATE_BODY.unpack_from(view, pos)
@@ -270,7 +296,7 @@ def _read_utf8(view: memoryview, pos: int, length: struct.Struct) -> tuple[str, 
 
 
 def _read_pairs(
-    view: memoryview, pos: int, depth: int, into: dict[str, Any]
+    view: memoryview, pos: int, depth: int, into: dict[str, Any], budget: _Budget
 ) -> tuple[dict[str, Any], int]:
     # Section 2.5: name/value pairs until an empty name followed by the object-end
     # marker. An empty name followed by anything else is a real key "".
@@ -280,12 +306,14 @@ def _read_pairs(
             _need(view, pos + 2, 1, "object value")
             if view[pos + 2] == _OBJECT_END:
                 return into, pos + 3
+        if budget.left >= 0:
+            budget.take(pos)  # the key is an object of its own
         key, pos = _read_utf8(view, pos, _U16)
-        value, pos = _read_value(view, pos, depth)
+        value, pos = _read_value(view, pos, depth, budget)
         into[key] = value
 
 
-def _read_strict_array(view: memoryview, pos: int, depth: int) -> tuple[list[Any], int]:
+def _read_strict_array(view: memoryview, pos: int, depth: int, budget: _Budget) -> tuple[list[Any], int]:
     _need(view, pos, 4, "strict array count")
     count: int = _U32.unpack_from(view, pos)[0]
     pos += 4
@@ -295,6 +323,6 @@ def _read_strict_array(view: memoryview, pos: int, depth: int) -> tuple[list[Any
         raise AMF0Error(f"AMF0 strict array count exceeds the remaining data at offset {pos - 4}")
     items: list[Any] = []
     for _ in range(count):
-        item, pos = _read_value(view, pos, depth)
+        item, pos = _read_value(view, pos, depth, budget)
         items.append(item)
     return items, pos

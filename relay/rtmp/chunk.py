@@ -15,6 +15,22 @@ nginx do, older ffmpeg and librtmp do not), so on a type-3 chunk of a chunk stre
 last header was extended, the next 4 bytes are taken as the repeated field only when
 they equal it.
 
+What reading costs, and what it holds (the peer may be hostile, and has no key yet):
+- a message that fits in one chunk that has fully arrived is one slice of the input;
+- any other message is assembled in one buffer of its declared length, allocated when
+  its first chunk header is read (after the length was checked against the limits, so
+  nothing is buffered for a message that will be refused) and filled as bytes arrive,
+  even in the middle of a chunk. The buffer is an io.BytesIO sized up front: unlike a
+  bytearray, it hands its bytes over as the payload without a copy. After a pull returns
+  None, the reader holds only those buffers and at most one incomplete chunk header;
+- chunk sizes under 128 are refused (5.4.1 says "at least 128"): with 1-byte chunks every
+  byte would cost a header parse;
+- zero-length messages cost a whole parse for one byte: they are allowed at most one per
+  4 KiB received (plus a small allowance), which no real encoder comes near;
+- the number of chunk streams, of messages (while `max_messages` is set) and of bytes of
+  partial messages are bounded. `parse_steps` and `bytes_copied` count the work done, so
+  tests can show it is linear in the bytes fed.
+
 Writing: every message starts with a type-0 header and continues with type-3 chunks.
 That costs 4 bytes a message over type-1 compression and makes each message's bytes
 independent of what was sent before on its chunk stream, so the fan-out can encode a
@@ -24,15 +40,26 @@ header (`encode_header`) made per target.
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 
 from relay.rtmp.errors import LocalProtocolError, RemoteProtocolError
+from relay.rtmp.limits import (
+    BYTES_PER_EMPTY_MESSAGE,
+    EMPTY_MESSAGE_ALLOWANCE,
+    MAX_CHUNK_STREAMS,
+    MAX_MESSAGE_LENGTH,
+    MIN_CHUNK_SIZE,
+    STREAM_OVERHEAD,
+)
 
 DEFAULT_CHUNK_SIZE = 128  # section 5.4.1: until a Set Chunk Size says otherwise
 MAX_CHUNK_SIZE = 0x7FFFFFFF  # section 5.4.1: 31 bits
 EXTENDED = 0xFFFFFF
 MAX_CSID = 65599
+# Unread input up to this size is joined to the next read as bytes; past it, accumulated in a bytearray.
+_SMALL_TAIL = 64
 
 _U32 = struct.Struct(">I")
 _TYPE0 = struct.Struct(">BHBHB")  # timestamp and length as 24 bits (B + H), type id; stream id follows, LE
@@ -52,84 +79,137 @@ class RawMessage:
 class _Stream:
     """What the reader remembers about one chunk stream between chunks."""
 
-    __slots__ = ("timestamp", "delta", "length", "type_id", "stream_id", "ext_field", "pieces", "received")
+    __slots__ = ("csid", "timestamp", "delta", "length", "type_id", "stream_id", "ext_field", "buffer", "received")
 
-    def __init__(self) -> None:
+    def __init__(self, csid: int) -> None:
+        self.csid = csid
         self.timestamp = 0
         self.delta = 0
         self.length = 0
         self.type_id = 0
         self.stream_id = 0
         self.ext_field: int | None = None  # the raw 4-byte field of the last header, if it had one
-        self.pieces: list[bytes] = []
+        self.buffer: io.BytesIO | None = None  # the message being assembled, sized at its declared length
         self.received = 0
 
 
 class ChunkReader:
-    """Reassembles messages from the chunk stream a peer sends."""
+    """Reassembles messages from the chunk stream a peer sends.
+
+    The limits are attributes so that a connection can change them as its peer earns
+    trust (publishing) or holds other memory: `max_message_size` (declared length of any
+    message), `max_pending_bytes` (buffers of partial messages and the chunk streams'
+    state) and `max_messages` (messages in total; None for no limit).
+    """
 
     def __init__(self, max_chunk_size: int = 1 << 24, max_message_size: int = 1 << 24,
-                 max_pending_bytes: int = 1 << 25) -> None:
+                 max_pending_bytes: int = 1 << 25, max_messages: int | None = None) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.bytes_received = 0  # total, for acknowledgements
-        self._max_chunk_size = max_chunk_size
-        self._max_message_size = max_message_size
-        self._max_pending = max_pending_bytes  # partial messages held over all chunk streams
-        self._pending = 0
-        self._buf = bytearray()
+        self.max_chunk_size = max_chunk_size
+        self.max_message_size = max_message_size
+        self.max_pending_bytes = max_pending_bytes
+        self.max_messages = max_messages
+        self.messages_read = 0
+        self.empty_messages = 0
+        # Work counters: header parses (complete or not), and bytes copied by the reader.
+        self.parse_steps = 0
+        self.bytes_copied = 0
+        self._pending = 0  # bytes allocated to partial messages
+        self._data: bytes | bytearray = b""
         self._pos = 0
         self._streams: dict[int, _Stream] = {}
+        self._current: _Stream | None = None  # whose chunk payload is being read, when _chunk_left
+        self._chunk_left = 0  # payload bytes of the current chunk not yet received
+
+    @property
+    def bytes_held(self) -> int:
+        """Memory this reader holds for the peer: partial messages, unread input, chunk streams."""
+        return self._pending + len(self._data) - self._pos + len(self._streams) * STREAM_OVERHEAD
 
     def set_chunk_size(self, size: int) -> None:
-        """Apply the peer's Set Chunk Size (5.4.1), refusing sizes past our own limit."""
-        if not 1 <= size <= MAX_CHUNK_SIZE:
-            raise RemoteProtocolError(f"invalid chunk size {size}")
-        if size > self._max_chunk_size:
-            raise RemoteProtocolError(f"chunk size {size} exceeds this relay's limit {self._max_chunk_size}")
+        """Apply the peer's Set Chunk Size (5.4.1), refusing sizes under 128 or past our own limit."""
+        if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE:
+            raise RemoteProtocolError(f"invalid chunk size {size} (the minimum is {MIN_CHUNK_SIZE})")
+        if size > self.max_chunk_size:
+            raise RemoteProtocolError(f"chunk size {size} exceeds this relay's limit {self.max_chunk_size}")
         self.chunk_size = size
 
     def abort(self, csid: int) -> None:
         """Drop the partial message on a chunk stream (Abort Message, 5.4.2)."""
         stream = self._streams.get(csid)
-        if stream is not None and stream.received:
-            self._pending -= stream.received
-            stream.pieces = []
+        if stream is not None and stream.buffer is not None and stream is not self._current:
+            self._pending -= stream.length
+            stream.buffer = None
             stream.received = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
-        self.bytes_received += len(data)
-        if self._pos:
-            # Compact what was consumed: the buffer only ever holds one partial chunk plus new data.
-            del self._buf[: self._pos]
+        size = len(data)
+        self.bytes_received += size
+        pos = self._pos
+        old = self._data
+        if pos == len(old):
+            # Everything before was consumed (the usual case): keep the caller's bytes, no copy.
+            self._data = data if type(data) is bytes else bytes(data)
             self._pos = 0
-        self._buf += data
+            if type(data) is not bytes:
+                self.bytes_copied += size
+        elif isinstance(old, bytes) and len(old) - pos <= _SMALL_TAIL:
+            # An incomplete chunk header is left: join it to the new bytes.
+            self._data = old[pos:] + bytes(data)
+            self._pos = 0
+            self.bytes_copied += len(old) - pos + size
+        else:
+            # Bytes fed again and again without pulls: accumulate, amortized linear.
+            if isinstance(old, bytes):
+                old = bytearray(old[pos:])
+                self.bytes_copied += len(old)
+            elif pos:
+                del old[:pos]  # O(1) in CPython: the buffer's start moves
+            old += data
+            self.bytes_copied += size
+            self._data = old
+            self._pos = 0
 
     def next_message(self) -> RawMessage | None:
         """The next complete message, or None when more bytes are needed."""
+        steps = 0
         while True:
-            result = self._read_chunk()
-            if result is None or isinstance(result, RawMessage):
-                return result
+            steps += 1
+            result = self._continue_chunk() if self._chunk_left else self._read_chunk()
+            if result is None:
+                self.parse_steps += steps
+                if self._pos:
+                    # Let go of the consumed input; what is left is an incomplete header.
+                    self._data = self._data[self._pos :]
+                    self._pos = 0
+                return None
+            if result is not True:
+                self.parse_steps += steps
+                self.messages_read += 1
+                if self.max_messages is not None and self.messages_read > self.max_messages:
+                    raise RemoteProtocolError(f"more than {self.max_messages} messages before publishing")
+                return result  # type: ignore[return-value]
 
     def _read_chunk(self) -> RawMessage | bool | None:
-        """Consume one chunk: a message if it completed one, True if not, None if incomplete."""
-        buf = self._buf
+        """Consume one chunk: a message if it completed one, True if not, None if more bytes are needed."""
+        buf = self._data
         pos = self._pos
-        avail = len(buf) - pos
-        if avail < 1:
+        end = len(buf)
+        if pos >= end:
             return None
         first = buf[pos]
         fmt = first >> 6
         csid = first & 0x3F
         p = pos + 1
         if csid == 0:  # 2-byte basic header: ids 64..319
-            if avail < 2:
+            if end - pos < 2:
                 return None
             csid = buf[p] + 64
             p += 1
         elif csid == 1:  # 3-byte basic header: ids 64..65599, little endian
-            if avail < 3:
+            if end - pos < 3:
                 return None
             csid = buf[p] + (buf[p + 1] << 8) + 64
             p += 2
@@ -137,25 +217,27 @@ class ChunkReader:
         if stream is None:
             if fmt != 0:
                 raise RemoteProtocolError(f"chunk stream {csid} starts with a type-{fmt} header, not type 0")
-            stream = self._streams[csid] = _Stream()
-        end = len(buf)
-        # Parse into locals first: the chunk may be incomplete, and then nothing may change.
+            if len(self._streams) >= MAX_CHUNK_STREAMS:
+                raise RemoteProtocolError(f"more than {MAX_CHUNK_STREAMS} chunk streams on one connection")
+            stream = self._streams[csid] = _Stream(csid)
+        # Parse into locals first: the header may be incomplete, and then nothing may change.
         timestamp = stream.timestamp
         delta = stream.delta
         length = stream.length
         type_id = stream.type_id
         stream_id = stream.stream_id
         ext = stream.ext_field
+        received = stream.received
         if fmt == 3:
             if ext is not None:
                 if end - p < 4:
                     return None
                 if _U32.unpack_from(buf, p)[0] == ext:
                     p += 4
-            if stream.received == 0:  # a new message repeating the previous header
+            if received == 0:  # a new message repeating the previous header
                 timestamp = (timestamp + delta) & 0xFFFFFFFF
         else:
-            if stream.received:
+            if received:
                 raise RemoteProtocolError(f"type-{fmt} header in the middle of a message on chunk stream {csid}")
             need = (11, 7, 3)[fmt]
             if end - p < need:
@@ -164,8 +246,8 @@ class ChunkReader:
             if fmt <= 1:
                 length = (buf[p + 3] << 16) | (buf[p + 4] << 8) | buf[p + 5]
                 type_id = buf[p + 6]
-                if length > self._max_message_size:
-                    raise RemoteProtocolError(f"message of {length} bytes exceeds the limit {self._max_message_size}")
+                if length > self.max_message_size:
+                    raise RemoteProtocolError(f"message of {length} bytes exceeds the limit {self.max_message_size}")
                 if fmt == 0:
                     stream_id = int.from_bytes(buf[p + 7 : p + 11], "little")
             p += need
@@ -181,32 +263,87 @@ class ChunkReader:
             else:
                 timestamp = (timestamp + field) & 0xFFFFFFFF
                 delta = field
-        remaining = length - stream.received
-        size = remaining if remaining < self.chunk_size else self.chunk_size
-        if end - p < size:
-            return None
+        remaining = length - received
+        chunk_size = self.chunk_size
+        size = remaining if remaining < chunk_size else chunk_size
+        avail = end - p
+        if received:
+            # A continuation: the header state stays as the message's first chunk set it.
+            buffer = stream.buffer
+            assert buffer is not None
+        else:
+            stream.timestamp = timestamp
+            stream.delta = delta
+            stream.length = length
+            stream.type_id = type_id
+            stream.stream_id = stream_id
+            stream.ext_field = ext
+            if size == length and avail >= size:
+                # The common case with a large chunk size: one chunk, one message, one copy.
+                self._pos = p + size
+                if length == 0:
+                    self._count_empty()
+                    return RawMessage(csid, timestamp, type_id, stream_id, b"")
+                payload = buf[p : p + size]
+                self.bytes_copied += size
+                return RawMessage(csid, timestamp, type_id, stream_id,
+                                  payload if type(payload) is bytes else bytes(payload))
+            # The first chunk of a message that needs a buffer: check the limit before allocating.
+            if self._pending + length + len(self._streams) * STREAM_OVERHEAD > self.max_pending_bytes:
+                raise RemoteProtocolError(f"over {self.max_pending_bytes} bytes of partial messages held")
+            buffer = stream.buffer = io.BytesIO()
+            buffer.seek(length - 1)  # sized once, exactly: writing past the end makes it so
+            buffer.write(b"\0")
+            buffer.seek(0)
+            self._pending += length
+        if avail < size:
+            # Take what has arrived of this chunk now; the rest follows in later reads.
+            self._pos = p
+            self._current = stream
+            self._chunk_left = size
+            return self._continue_chunk()
+        buffer.write(buf[p : p + size])
+        self.bytes_copied += 2 * size  # the slice, then into the buffer
         self._pos = p + size
-        stream.timestamp = timestamp
-        stream.delta = delta
-        stream.length = length
-        stream.type_id = type_id
-        stream.stream_id = stream_id
-        stream.ext_field = ext
-        if stream.received == 0 and size == stream.length:
-            # The common case with a large chunk size: one chunk, one message, one copy.
-            return RawMessage(csid, stream.timestamp, stream.type_id, stream.stream_id, bytes(buf[p : p + size]))
-        stream.pieces.append(bytes(buf[p : p + size]))
-        stream.received += size
-        if stream.received < stream.length:
-            self._pending += size
-            if self._pending > self._max_pending:
-                raise RemoteProtocolError(f"over {self._max_pending} bytes of partial messages held")
+        received += size
+        if received < length:
+            stream.received = received
             return True
-        self._pending -= stream.received - size
-        payload = b"".join(stream.pieces)
-        stream.pieces = []
+        return self._complete(stream)
+
+    def _continue_chunk(self) -> RawMessage | bool | None:
+        """Copy what has arrived of the current chunk's payload into its message's buffer."""
+        stream = self._current
+        assert stream is not None and stream.buffer is not None
+        pos = self._pos
+        take = len(self._data) - pos
+        if take > self._chunk_left:
+            take = self._chunk_left
+        if take:
+            stream.buffer.write(self._data[pos : pos + take])
+            self.bytes_copied += 2 * take  # the slice, then into the buffer
+            stream.received += take
+            self._pos = pos + take
+            self._chunk_left -= take
+        if self._chunk_left:
+            return None
+        self._current = None
+        if stream.received < stream.length:
+            return True
+        return self._complete(stream)
+
+    def _complete(self, stream: _Stream) -> RawMessage:
+        assert stream.buffer is not None
+        payload = stream.buffer.getvalue()  # the buffer's own bytes object: no copy (CPython)
+        stream.buffer = None
         stream.received = 0
-        return RawMessage(csid, stream.timestamp, stream.type_id, stream.stream_id, payload)
+        self._pending -= stream.length
+        return RawMessage(stream.csid, stream.timestamp, stream.type_id, stream.stream_id, payload)
+
+    def _count_empty(self) -> None:
+        self.empty_messages += 1
+        if self.empty_messages > EMPTY_MESSAGE_ALLOWANCE + self.bytes_received // BYTES_PER_EMPTY_MESSAGE:
+            raise RemoteProtocolError("too many zero-length messages for the bytes received")
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -223,7 +360,17 @@ def _basic_header(fmt: int, csid: int) -> bytes:
 
 
 def encode_header(csid: int, timestamp: int, length: int, type_id: int, stream_id: int) -> bytes:
-    """The type-0 first chunk header of a message, extended timestamp included."""
+    """The type-0 first chunk header of a message, extended timestamp included.
+
+    Every field is checked: a length past 24 bits would otherwise spill into the type byte
+    and make the peer read payload as chunk headers. The timestamp is taken modulo 2^32.
+    """
+    if not 0 <= length <= MAX_MESSAGE_LENGTH:
+        raise LocalProtocolError(f"message length {length} does not fit in 24 bits")
+    if not 0 <= type_id <= 0xFF:
+        raise LocalProtocolError(f"message type {type_id} does not fit in a byte")
+    if not 0 <= stream_id <= 0xFFFFFFFF:
+        raise LocalProtocolError(f"message stream id {stream_id} does not fit in 32 bits")
     ts = timestamp & 0xFFFFFFFF
     field = EXTENDED if ts >= EXTENDED else ts
     header = (
@@ -242,6 +389,8 @@ def encode_body(payload: bytes | memoryview, chunk_size: int, csid: int, timesta
     The result does not depend on the target unless the timestamp is extended, in which
     case every continuation repeats the 4-byte timestamp (5.3.1.3), as Adobe's server does.
     """
+    if chunk_size < 1:
+        raise LocalProtocolError(f"invalid chunk size {chunk_size}")
     length = len(payload)
     if length <= chunk_size:
         return bytes(payload)

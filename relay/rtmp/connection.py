@@ -20,6 +20,13 @@ it is a protocol error, raised by the peer's fault (RemoteProtocolError) or ours
 Any ProtocolError leaves the connection in a sticky ERROR state: every later call raises
 again, so the owner only has to close the transport and log once.
 
+Hostile peers (limits.py). Until `accept_publish` the peer has shown no key: each message
+is capped at `max_command_size` by its chunk header, `bytes_held` (partial messages, unread
+input, queued output) stays under `max_unauthenticated_memory`, and a command is checked
+against the state table by name before its body is decoded. Always: replies queued for a
+peer that does not read are capped (`max_output_bytes`), acks come at most every
+`MIN_ACK_WINDOW` bytes, and an aggregate yields one sub-message per event.
+
 Neither role ever waits for answers to releaseStream or FCPublish (many servers send
 none): a client sends them, then createStream, in one go.
 """
@@ -38,6 +45,7 @@ from relay.rtmp.errors import LocalProtocolError, ProtocolError, RemoteProtocolE
 from relay.rtmp.events import (
     Connected,
     ConnectRequest,
+    DataDropped,
     Event,
     Media,
     PublishEnded,
@@ -48,6 +56,19 @@ from relay.rtmp.events import (
     StatusReceived,
 )
 from relay.rtmp.handshake import ClientHandshake, ServerHandshake
+from relay.rtmp.limits import (
+    DEFAULT_MAX_CHUNK_SIZE,
+    DEFAULT_MAX_COMMAND_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_OUTPUT_BYTES,
+    DEFAULT_MAX_UNAUTHENTICATED_MEMORY,
+    MAX_COMMAND_VALUES,
+    MAX_MESSAGE_LENGTH,
+    MAX_MESSAGES_BEFORE_PUBLISH,
+    MAX_PENDING_BYTES,
+    MAX_STREAMS,
+    MIN_ACK_WINDOW,
+)
 
 # Chunk stream ids we send on; media gets its own so that one large video frame never
 # delays the header state of another kind.
@@ -58,9 +79,14 @@ VIDEO_CSID = 6
 _CSID_FOR_KIND = {m.AUDIO: AUDIO_CSID, m.VIDEO: VIDEO_CSID, m.DATA_AMF0: DATA_CSID}
 
 DEFAULT_OUT_CHUNK_SIZE = 4096
-MAX_STREAMS = 16  # message streams a peer may create on one connection
 DEFAULT_WINDOW = 2_500_000
 _SET_DATA_FRAME = amf0.encode("@setDataFrame")
+# The largest script tag that still fits the 24-bit length once @setDataFrame is put back
+# in front of it by a target (5.3.1.2.1); anything longer would be sent with a wrong length.
+MAX_SCRIPT_TAG = MAX_MESSAGE_LENGTH - len(_SET_DATA_FRAME)
+# Commands whose arrival is a transition of the state table: refused by name alone in a state
+# that has no such transition, before their body is decoded.
+_TRIGGER_OF_COMMAND = {"connect": "connect", "publish": "publish"}
 FLASH_VER = "FMLE/3.0 (compatible; simulcast-relay)"
 
 # Enhanced RTMP (v1 fourCcList, v2 FourCcInfoMap with the "*" wildcard): tell the target
@@ -111,11 +137,16 @@ class _Connection:
 
     _table: dict[tuple[str, str], str]
 
-    def __init__(self, handshake: ServerHandshake | ClientHandshake, out_chunk_size: int, window: int) -> None:
+    def __init__(self, handshake: ServerHandshake | ClientHandshake, out_chunk_size: int, window: int,
+                 reader: ChunkReader, max_output_bytes: int | None) -> None:
         self.state = HANDSHAKE
         self._handshake: ServerHandshake | ClientHandshake | None = handshake
-        self._reader = ChunkReader()
+        self._reader = reader
         self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._max_output = max_output_bytes if max_output_bytes is not None else 1 << 62
+        self._max_held: int | None = None  # bytes_held limit, while the peer is not trusted
+        self._aggregate: tuple[RawMessage, int, int | None] | None = None  # message, offset, base timestamp
         self._events: deque[Event] = deque()
         self._error: ProtocolError | None = None
         self.out_chunk_size = 128  # until our Set Chunk Size is queued
@@ -155,14 +186,17 @@ class _Connection:
             return None
         reader = self._reader
         try:
+            if self._aggregate is not None:
+                self._next_in_aggregate()
             while not events:
                 msg = reader.next_message()
                 if msg is None:
+                    self._check_held()
                     break
                 self._dispatch(msg)
             if self._peer_window and reader.bytes_received - self._last_ack >= self._peer_window:
                 self._last_ack = reader.bytes_received
-                self._send_control(m.ACKNOWLEDGEMENT, m.Acknowledgement(reader.bytes_received).to_payload())
+                self._reply(m.ACKNOWLEDGEMENT, m.Acknowledgement(reader.bytes_received).to_payload())
         except ProtocolError as exc:
             self._fail(exc)
         return events.popleft() if events else None
@@ -175,12 +209,28 @@ class _Connection:
         """Everything queued for the peer, as a list for writelines() (no join copy)."""
         out = self._out
         self._out = []
+        self._out_bytes = 0
+        if self._max_held is not None:
+            self._reader.max_pending_bytes = self._max_held
         return out
 
     @property
     def bytes_received(self) -> int:
         """Bytes received after the handshake (the acknowledgement counter, unwrapped)."""
         return self._reader.bytes_received
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes queued for the peer and not yet taken (data_to_send / take_output)."""
+        return self._out_bytes
+
+    @property
+    def bytes_held(self) -> int:
+        """Memory held for this peer: partial messages, unread input, handshake and queued output."""
+        held = self._reader.bytes_held + self._out_bytes
+        if self._handshake is not None:
+            held += self._handshake.bytes_held
+        return held
 
     # -- internals -----------------------------------------------------------------
 
@@ -204,7 +254,23 @@ class _Connection:
         if self._handshake is not None:
             data = self._handshake.data_to_send()
             if data:
-                self._out.append(data)
+                self._queue(data)
+
+    def _queue(self, data: bytes) -> None:
+        self._out.append(data)
+        self._out_bytes += len(data)
+        if self._max_held is not None:
+            # Output the peer has not taken is memory held for it: partial messages get the rest.
+            self._reader.max_pending_bytes = self._max_held - self._out_bytes
+
+    def _check_held(self) -> None:  # when a read is consumed
+        if self._max_held is not None and self.bytes_held > self._max_held:
+            raise RemoteProtocolError(f"over {self._max_held} bytes held for a peer that is not publishing")
+        self._check_output()
+
+    def _check_output(self) -> None:
+        if self._out_bytes > self._max_output:
+            raise RemoteProtocolError(f"the peer is not reading: over {self._max_output} bytes queued for it")
 
     def _on_handshake_done(self) -> None:
         pass
@@ -215,12 +281,17 @@ class _Connection:
         self.out_chunk_size = size
 
     def _send_control(self, type_id: int, payload: bytes) -> None:
-        self._out.append(encode_message(m.CONTROL_CSID, 0, type_id, 0, payload, self.out_chunk_size))
+        self._queue(encode_message(m.CONTROL_CSID, 0, type_id, 0, payload, self.out_chunk_size))
+
+    def _reply(self, type_id: int, payload: bytes) -> None:
+        """Queue a control message the peer's input asked for, within the output bound."""
+        self._send_control(type_id, payload)
+        self._check_output()
 
     def _send_command(self, name: str, transaction_id: float, command_object: Any, *args: Any,
                       stream_id: int = 0) -> None:
         payload = amf0.encode(name, transaction_id, command_object, *args)
-        self._out.append(encode_message(COMMAND_CSID, 0, m.COMMAND_AMF0, stream_id, payload, self.out_chunk_size))
+        self._queue(encode_message(COMMAND_CSID, 0, m.COMMAND_AMF0, stream_id, payload, self.out_chunk_size))
 
     def _send_status(self, stream_id: int, level: str, code: str, description: str) -> None:
         self._send_command("onStatus", 0, None, m.status_info(level, code, description), stream_id=stream_id)
@@ -230,7 +301,11 @@ class _Connection:
         if type_id in (m.AUDIO, m.VIDEO):
             self._on_media(msg)
         elif type_id in (m.COMMAND_AMF0, m.COMMAND_AMF3):
-            self._on_command(m.Command.from_payload(msg.payload, amf3=type_id == m.COMMAND_AMF3), msg)
+            payload = msg.payload
+            amf3 = type_id == m.COMMAND_AMF3
+            if self._command_allowed(m.command_name(payload, amf3=amf3)):
+                self._on_command(m.Command.from_payload(payload, amf3=amf3, max_values=MAX_COMMAND_VALUES), msg)
+                self._check_output()  # answers to calls are replies too
         elif type_id in (m.DATA_AMF0, m.DATA_AMF3):
             self._on_data(msg)
         elif type_id == m.SET_CHUNK_SIZE:
@@ -238,19 +313,27 @@ class _Connection:
         elif type_id == m.ABORT:
             self._reader.abort(m.Abort.from_payload(msg.payload).csid)
         elif type_id == m.WINDOW_ACK_SIZE:
-            self._peer_window = m.WindowAckSize.from_payload(msg.payload).size
+            self._peer_window = max(m.WindowAckSize.from_payload(msg.payload).size, MIN_ACK_WINDOW)
         elif type_id == m.SET_PEER_BANDWIDTH:
             bandwidth = m.SetPeerBandwidth.from_payload(msg.payload)
             if bandwidth.size != self._window:  # 5.4.5: answer with our Window Acknowledgement Size
                 self._window = bandwidth.size
-                self._send_control(m.WINDOW_ACK_SIZE, m.WindowAckSize(bandwidth.size).to_payload())
+                self._reply(m.WINDOW_ACK_SIZE, m.WindowAckSize(bandwidth.size).to_payload())
         elif type_id == m.USER_CONTROL:
             control = m.UserControl.from_payload(msg.payload)
             if control.event_type == m.PING_REQUEST:
-                self._send_control(m.USER_CONTROL, m.UserControl(m.PING_RESPONSE, control.value).to_payload())
+                self._reply(m.USER_CONTROL, m.UserControl(m.PING_RESPONSE, control.value).to_payload())
         elif type_id == m.AGGREGATE:
             self._on_aggregate(msg)
         # Acknowledgements and anything unknown are ignored: we never throttle on the peer's acks.
+
+    def _command_allowed(self, name: str) -> bool:
+        """Whether a command with this name may be decoded and handled now; False to ignore it."""
+        return True
+
+    def _next_in_aggregate(self) -> None:
+        """Hand on sub-messages of the aggregate being split (7.1.6) until one makes an event."""
+        self._aggregate = None
 
     def _on_media(self, msg: RawMessage) -> None:
         pass
@@ -271,12 +354,27 @@ class ServerConnection(_Connection):
     _table = _SERVER_TABLE
 
     def __init__(self, *, random_bytes: Callable[[int], bytes] = os.urandom, epoch: int = 0,
-                 out_chunk_size: int = DEFAULT_OUT_CHUNK_SIZE, window: int = DEFAULT_WINDOW) -> None:
-        super().__init__(ServerHandshake(random_bytes=random_bytes, epoch=epoch), out_chunk_size, window)
+                 out_chunk_size: int = DEFAULT_OUT_CHUNK_SIZE, window: int = DEFAULT_WINDOW,
+                 max_chunk_size: int = DEFAULT_MAX_CHUNK_SIZE, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 max_command_size: int = DEFAULT_MAX_COMMAND_SIZE,
+                 max_unauthenticated_memory: int = DEFAULT_MAX_UNAUTHENTICATED_MEMORY,
+                 max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+                 max_messages_before_publish: int = MAX_MESSAGES_BEFORE_PUBLISH) -> None:
+        # Until the publisher is accepted, every message is held to the command limit and all
+        # partial messages together to the memory budget; accept_publish widens both.
+        reader = ChunkReader(max_chunk_size=max_chunk_size,
+                             max_message_size=min(max_command_size, max_message_size),
+                             max_pending_bytes=max_unauthenticated_memory,
+                             max_messages=max_messages_before_publish)
+        super().__init__(ServerHandshake(random_bytes=random_bytes, epoch=epoch), out_chunk_size, window,
+                         reader, max_output_bytes)
+        self._max_held = max_unauthenticated_memory
+        self._max_message_size = max_message_size
         self._connect_tid = 0.0
         self._next_stream_id = 1
         self._stream_ids: set[int] = set()
         self.publish_stream_id = 0
+        self.dropped_data_messages = 0
 
     # -- the owner's answers -------------------------------------------------------
 
@@ -299,9 +397,16 @@ class ServerConnection(_Connection):
         self._send_command("_error", self._connect_tid, None, info)
 
     def accept_publish(self) -> None:
-        """Answer `publish` with Stream Begin and NetStream.Publish.Start."""
+        """Answer `publish` with Stream Begin and NetStream.Publish.Start; media may now be any size."""
         self._check()
         self._transition("accept_publish", remote=False)
+        # The peer showed a valid key: it gets the media limits from now on (the budget of an
+        # unauthenticated peer is not given back by unpublishing; closing is the way out).
+        reader = self._reader
+        reader.max_message_size = self._max_message_size
+        reader.max_pending_bytes = max(reader.max_pending_bytes, MAX_PENDING_BYTES)
+        reader.max_messages = None
+        self._max_held = None
         sid = self.publish_stream_id
         self._send_control(m.USER_CONTROL, m.UserControl(m.STREAM_BEGIN, sid).to_payload())
         self._send_status(sid, "status", "NetStream.Publish.Start", "Publishing started.")
@@ -313,6 +418,18 @@ class ServerConnection(_Connection):
         self._send_status(self.publish_stream_id, "error", code, description)
 
     # -- the peer's messages -------------------------------------------------------
+
+    def _command_allowed(self, name: str) -> bool:
+        state = self.state
+        if state == CLOSED:
+            return False  # refused already: the owner is closing; nothing more to answer
+        trigger = _TRIGGER_OF_COMMAND.get(name)
+        if trigger is not None:
+            if (state, trigger) not in self._table:
+                raise RemoteProtocolError(f"{trigger!r} not allowed in state {state}")
+        elif state in (AWAIT_CONNECT, CONNECT_PENDING, HANDSHAKE):
+            raise RemoteProtocolError(f"command {m.shown(name)} before connect was accepted")
+        return True
 
     def _on_command(self, cmd: m.Command, msg: RawMessage) -> None:
         name = cmd.name
@@ -327,8 +444,6 @@ class ServerConnection(_Connection):
                 tc_url if isinstance(tc_url, str) else None,
                 dict(props),
             ))
-        elif self.state in (AWAIT_CONNECT, CONNECT_PENDING, HANDSHAKE):
-            raise RemoteProtocolError(f"command {name!r} before connect was accepted")
         elif name == "createStream":
             if len(self._stream_ids) >= MAX_STREAMS:
                 # A publisher needs one; a peer asking for thousands is only growing our memory.
@@ -377,31 +492,40 @@ class ServerConnection(_Connection):
         if payload.startswith(_SET_DATA_FRAME):
             # The wrapper is an instruction to the server; the FLV script tag is what follows.
             payload = payload[len(_SET_DATA_FRAME):]
+        if len(payload) > MAX_SCRIPT_TAG:
+            # Once a target puts @setDataFrame back, the 24-bit length would overflow. Losing
+            # one script tag is kinder to the show than cutting the publisher off.
+            self.dropped_data_messages += 1
+            self._events.append(DataDropped(msg.timestamp, len(payload), "script tag too long to forward"))
+            return
         self._events.append(Media(m.DATA_AMF0, msg.timestamp, payload))
 
     def _on_aggregate(self, msg: RawMessage) -> None:
-        """Split an aggregate message (7.1.6) into its FLV-tag-shaped sub-messages."""
+        """Split an aggregate message (7.1.6) into its FLV-tag-shaped sub-messages, one event at a time."""
         if self.state != PUBLISHING:
             return
-        data = msg.payload
-        offset = 0
-        base: int | None = None
-        while offset + 11 <= len(data):
-            kind = data[offset]
-            size = int.from_bytes(data[offset + 1 : offset + 4], "big")
-            ts = int.from_bytes(data[offset + 4 : offset + 7], "big") | (data[offset + 7] << 24)
-            end = offset + 11 + size
-            if end > len(data):
-                raise RemoteProtocolError("aggregate message with a truncated sub-message")
+        self._aggregate = (msg, 0, None)
+        self._next_in_aggregate()
+
+    def _next_in_aggregate(self) -> None:
+        assert self._aggregate is not None
+        msg, offset, base = self._aggregate
+        self._aggregate = None
+        events = self._events
+        before = len(events)
+        while len(events) == before:
+            part = m.aggregate_part(msg.payload, offset)
+            if part is None:
+                return
+            kind, ts, payload, offset = part
             if base is None:
                 base = ts
-            sub = RawMessage(msg.csid, (msg.timestamp + ts - base) & 0xFFFFFFFF, kind, msg.stream_id,
-                             data[offset + 11 : end])
+            sub = RawMessage(msg.csid, (msg.timestamp + ts - base) & 0xFFFFFFFF, kind, msg.stream_id, payload)
             if kind in (m.AUDIO, m.VIDEO):
                 self._on_media(sub)
             elif kind == m.DATA_AMF0:
                 self._on_data(sub)
-            offset = end + 4  # back pointer
+        self._aggregate = (msg, offset, base)
 
 
 class ClientConnection(_Connection):
@@ -411,8 +535,16 @@ class ClientConnection(_Connection):
 
     def __init__(self, app: str, tc_url: str, stream_name: str, *,
                  random_bytes: Callable[[int], bytes] = os.urandom, epoch: int = 0,
-                 out_chunk_size: int = DEFAULT_OUT_CHUNK_SIZE, window: int = DEFAULT_WINDOW) -> None:
-        super().__init__(ClientHandshake(random_bytes=random_bytes, epoch=epoch), out_chunk_size, window)
+                 out_chunk_size: int = DEFAULT_OUT_CHUNK_SIZE, window: int = DEFAULT_WINDOW,
+                 max_chunk_size: int = DEFAULT_MAX_CHUNK_SIZE, max_message_size: int = DEFAULT_MAX_COMMAND_SIZE,
+                 max_output_bytes: int | None = None) -> None:
+        # A target only ever sends us control messages and commands: max_message_size is the
+        # command limit by default. max_output_bytes bounds what the connection queues by
+        # itself (replies, commands); the media the owner queues is the target queue's to bound.
+        reader = ChunkReader(max_chunk_size=max_chunk_size, max_message_size=max_message_size,
+                             max_pending_bytes=max(4 * max_message_size, DEFAULT_MAX_UNAUTHENTICATED_MEMORY))
+        super().__init__(ClientHandshake(random_bytes=random_bytes, epoch=epoch), out_chunk_size, window,
+                         reader, max_output_bytes)
         self.app = app
         self.tc_url = tc_url
         self._stream_name = stream_name  # the target's stream key: never in a message or repr
@@ -427,13 +559,13 @@ class ClientConnection(_Connection):
     # -- the owner's calls ---------------------------------------------------------
 
     def send_media(self, kind: int, timestamp: int, payload: bytes) -> None:
-        """Queue an audio, video or script-data message; script data is wrapped in @setDataFrame."""
+        """Queue an audio, video or script-data message (wrapped in @setDataFrame); never a wrong length."""
         self._check()
         if self.state != PUBLISHING:
             raise LocalProtocolError(f"cannot send media in state {self.state}")
         if kind == m.DATA_AMF0:
             payload = _SET_DATA_FRAME + payload
-        self._out.append(encode_message(_CSID_FOR_KIND[kind], timestamp, kind, self.stream_id, payload,
+        self._out.append(encode_message(ClientConnection.csid_for(kind), timestamp, kind, self.stream_id, payload,
                                         self.out_chunk_size))
 
     def send_shared(self, kind: int, timestamp: int, length: int, body: bytes) -> None:
@@ -445,21 +577,35 @@ class ClientConnection(_Connection):
         if self.state != PUBLISHING:
             self._check()
             raise LocalProtocolError(f"cannot send media in state {self.state}")
+        try:
+            csid = _CSID_FOR_KIND[kind]
+        except KeyError:
+            raise LocalProtocolError(f"no chunk stream for message kind {kind}") from None
+        if length >> 24:  # under 0 or past 24 bits: it would spill into the header's other fields
+            raise LocalProtocolError(f"message length {length} does not fit in 24 bits")
         ts = timestamp & 0xFFFFFFFF
         out = self._out
         if ts < EXTENDED:
             # The type-0 header as one 96-bit integer: this runs once per tag and target,
             # the relay's hottest line. Layout as in encode_header (5.3.1.2.1).
-            out.append(((_CSID_FOR_KIND[kind] << 88) | (ts << 64) | (length << 40) | (kind << 32)
+            out.append(((csid << 88) | (ts << 64) | (length << 40) | (kind << 32)
                         | self._stream_id_le).to_bytes(12, "big"))
         else:
-            out.append(encode_header(_CSID_FOR_KIND[kind], timestamp, length, kind, self.stream_id))
+            out.append(encode_header(csid, timestamp, length, kind, self.stream_id))
         out.append(body)
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes queued and not yet taken, media included (summed when asked: no per-tag bookkeeping)."""
+        return sum(map(len, self._out))
 
     @staticmethod
     def csid_for(kind: int) -> int:
-        """The chunk stream a kind of message is sent on."""
-        return _CSID_FOR_KIND[kind]
+        """The chunk stream a kind of message is sent on (audio, video or script data)."""
+        csid = _CSID_FOR_KIND.get(kind)
+        if csid is None:
+            raise LocalProtocolError(f"no chunk stream for message kind {kind}")
+        return csid
 
     @staticmethod
     def wire_payload(kind: int, payload: bytes) -> bytes:

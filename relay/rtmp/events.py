@@ -56,6 +56,15 @@ class PublishEnded(Event):
     command: str
 
 
+@dataclass(frozen=True, slots=True)
+class DataDropped(Event):
+    """A script-data message of the published stream was not passed on (too long to forward intact)."""
+
+    timestamp: int
+    size: int
+    reason: str
+
+
 # --- client side (we publish to a target) ----------------------------------------------
 
 @dataclass(frozen=True, slots=True)

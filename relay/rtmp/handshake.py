@@ -146,6 +146,11 @@ class _Handshake:
         return out
 
     @property
+    def bytes_held(self) -> int:
+        """Bytes buffered towards the peer's next packet, or queued for it."""
+        return len(self._buffer) + len(self._outgoing)
+
+    @property
     def complete(self) -> bool:
         """True once the peer's last handshake packet is in and our last one is queued."""
         return self._leftover is not None

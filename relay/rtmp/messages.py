@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay.rtmp import amf0
-from relay.rtmp.errors import RemoteProtocolError
+from relay.rtmp.errors import LocalProtocolError, RemoteProtocolError
 
 SET_CHUNK_SIZE = 1
 ABORT = 2
@@ -48,6 +48,12 @@ def _u32(payload: bytes, what: str) -> int:
     return int(_U32.unpack_from(payload)[0])
 
 
+def _pack_u32(value: int, what: str) -> bytes:
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise LocalProtocolError(f"{what} {value} does not fit in 32 bits")
+    return _U32.pack(value)
+
+
 @dataclass(frozen=True, slots=True)
 class SetChunkSize:
     """5.4.1; the top bit must be zero."""
@@ -69,7 +75,7 @@ class Abort:
     csid: int
 
     def to_payload(self) -> bytes:
-        return _U32.pack(self.csid)
+        return _pack_u32(self.csid, "chunk stream id")
 
     @classmethod
     def from_payload(cls, payload: bytes) -> Abort:
@@ -97,7 +103,7 @@ class WindowAckSize:
     size: int
 
     def to_payload(self) -> bytes:
-        return _U32.pack(self.size)
+        return _pack_u32(self.size, "window size")
 
     @classmethod
     def from_payload(cls, payload: bytes) -> WindowAckSize:
@@ -112,7 +118,9 @@ class SetPeerBandwidth:
     limit_type: int = 2
 
     def to_payload(self) -> bytes:
-        return _U32.pack(self.size) + bytes((self.limit_type,))
+        if not 0 <= self.limit_type <= 0xFF:
+            raise LocalProtocolError(f"limit type {self.limit_type} does not fit in a byte")
+        return _pack_u32(self.size, "bandwidth") + bytes((self.limit_type,))
 
     @classmethod
     def from_payload(cls, payload: bytes) -> SetPeerBandwidth:
@@ -130,9 +138,11 @@ class UserControl:
     extra: int | None = None  # Set Buffer Length carries a second 32-bit field
 
     def to_payload(self) -> bytes:
-        data = struct.pack(">HI", self.event_type, self.value)
+        if not 0 <= self.event_type <= 0xFFFF:
+            raise LocalProtocolError(f"user control event type {self.event_type} does not fit in 16 bits")
+        data = self.event_type.to_bytes(2, "big") + _pack_u32(self.value, "user control value")
         if self.extra is not None:
-            data += _U32.pack(self.extra)
+            data += _pack_u32(self.extra, "user control value")
         return data
 
     @classmethod
@@ -162,12 +172,13 @@ class Command:
         return amf0.encode(self.name, self.transaction_id, self.command_object, *self.args)
 
     @classmethod
-    def from_payload(cls, payload: bytes, amf3: bool = False) -> Command:
+    def from_payload(cls, payload: bytes, amf3: bool = False, max_values: int | None = None) -> Command:
+        """Decode a command message; max_values bounds the AMF0 values it may hold (hostile input)."""
         if amf3:
             # An AMF3 command message starts with a format byte; its body is AMF0 for the
             # commands publishers send (7.1.1).
             payload = payload[1:]
-        values = amf0.decode(payload)
+        values = amf0.decode(payload, max_values=max_values)
         if not values or not isinstance(values[0], str):
             raise RemoteProtocolError("command message without a name")
         # ffmpeg's server sends onFCPublish with no transaction id at all: read it as 0
@@ -175,6 +186,40 @@ class Command:
         transaction_id = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
         command_object = values[2] if len(values) > 2 else None
         return cls(values[0], transaction_id, command_object, tuple(values[3:]))
+
+
+def aggregate_part(data: bytes, offset: int) -> tuple[int, int, bytes, int] | None:
+    """The sub-message of an aggregate (7.1.6) at offset: kind, timestamp, payload, next offset.
+
+    Sub-messages are FLV tags: an 11-byte header (kind, 24-bit size, 24-bit timestamp and
+    its top 8 bits, 24-bit stream id), the payload, a 4-byte back pointer. None at the end.
+    """
+    if offset + 11 > len(data):
+        return None
+    size = int.from_bytes(data[offset + 1 : offset + 4], "big")
+    end = offset + 11 + size
+    if end > len(data):
+        raise RemoteProtocolError("aggregate message with a truncated sub-message")
+    timestamp = int.from_bytes(data[offset + 4 : offset + 7], "big") | (data[offset + 7] << 24)
+    return data[offset], timestamp, data[offset + 11 : end], end + 4
+
+
+def command_name(payload: bytes, amf3: bool = False) -> str:
+    """The name of a command message, decoding nothing after it (to check the state first)."""
+    start = 1 if amf3 else 0
+    if len(payload) <= start:
+        raise RemoteProtocolError("command message without a name")
+    name, _ = amf0.decode_one(payload, start, max_values=1)  # a name is one value: never decode an object here
+    if not isinstance(name, str):
+        raise RemoteProtocolError("command message without a name")
+    return name
+
+
+def shown(name: str, limit: int = 32) -> str:
+    """A peer-supplied name as an error message may show it: quoted, cut to `limit` characters."""
+    if len(name) <= limit:
+        return repr(name)
+    return f"{name[:limit]!r}... ({len(name)} characters)"
 
 
 def status_info(level: str, code: str, description: str, **extra: Any) -> dict[str, Any]:

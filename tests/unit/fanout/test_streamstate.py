@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.fanout.streamstate import StreamState
-from relay.flv import Tag
+from relay.fanout.streamstate import DEFAULT_MAX_GOP_BYTES, DEFAULT_MAX_GOP_TAGS, TAG_OVERHEAD, StreamState
+from relay.flv import AUDIO, VIDEO, Tag
 from tests.support.tags import (
     audio,
     audio_header,
@@ -48,7 +48,7 @@ def test_gop_restarts_at_each_keyframe() -> None:
     assert state.init_burst() == [vh, k1, p1, a1]
     _feed(state, [k2, a2, p2])
     assert state.init_burst() == [vh, k2, a2, p2]
-    assert state.gop_bytes == sum(len(t.payload) for t in (k2, a2, p2))
+    assert state.gop_bytes == sum(len(t.payload) + TAG_OVERHEAD for t in (k2, a2, p2))
 
 
 def test_tags_before_the_first_keyframe_are_not_in_the_burst() -> None:
@@ -86,10 +86,10 @@ def test_script_data_other_than_metadata_is_ignored() -> None:
 
 
 def test_gop_cap_clears_the_gop_until_the_next_keyframe() -> None:
-    state = StreamState(max_gop_bytes=100)
+    state = StreamState(max_gop_bytes=100 + 3 * TAG_OVERHEAD)
     vh = video_header()
     _feed(state, [vh, keyframe(0, size=40), inter(33, size=40)])
-    assert len(state.gop) == 2 and state.gop_bytes == 80
+    assert len(state.gop) == 2 and state.gop_bytes == 80 + 2 * TAG_OVERHEAD
     _feed(state, [inter(66, size=21)])  # 101 > 100: a joiner would rather wait for the next keyframe
     assert state.gop == [] and state.gop_bytes == 0
     assert state.init_burst() == [vh]
@@ -101,9 +101,44 @@ def test_gop_cap_clears_the_gop_until_the_next_keyframe() -> None:
 
 
 def test_gop_exactly_at_the_cap_is_kept() -> None:
-    state = StreamState(max_gop_bytes=100)
+    state = StreamState(max_gop_bytes=100 + 2 * TAG_OVERHEAD)
     _feed(state, [keyframe(0, size=60), inter(33, size=40)])
-    assert state.gop_bytes == 100 and len(state.gop) == 2
+    assert state.gop_bytes == 100 + 2 * TAG_OVERHEAD and len(state.gop) == 2
+
+
+def test_empty_frames_count_what_they_hold() -> None:
+    # A zero-length frame holds no payload but still a Tag: it must count (issue #8).
+    state = StreamState(max_gop_bytes=10 * TAG_OVERHEAD)
+    _feed(state, [keyframe(0, size=16)])
+    _feed(state, [Tag(AUDIO, i, b"") for i in range(1, 9)])
+    assert len(state.gop) == 9 and state.gop_bytes == 16 + 9 * TAG_OVERHEAD
+    _feed(state, [Tag(VIDEO, 10, b""), Tag(AUDIO, 11, b"")])  # 11 tags: over the cap
+    assert state.gop == [] and state.gop_bytes == 0
+
+
+def test_a_flood_of_empty_frames_never_grows_the_gop_past_its_caps() -> None:
+    state = StreamState()
+    _feed(state, [video_header(), keyframe(0)])
+    most = 0
+    for i in range(3 * DEFAULT_MAX_GOP_TAGS):
+        state.update(Tag(AUDIO, i, b""))
+        most = max(most, len(state.gop))
+    assert most == DEFAULT_MAX_GOP_TAGS
+    assert state.gop_bytes <= DEFAULT_MAX_GOP_BYTES
+
+
+def test_gop_tag_cap_clears_the_gop_until_the_next_keyframe() -> None:
+    state = StreamState(max_gop_tags=3)
+    k = keyframe(0)
+    _feed(state, [k, inter(33), audio(40)])
+    assert len(state.gop) == 3
+    _feed(state, [inter(66)])
+    assert state.gop == [] and state.init_burst() == []
+    _feed(state, [audio(70)])
+    assert state.gop == []
+    k2 = keyframe(2000)
+    _feed(state, [k2])
+    assert state.init_burst() == [k2]
 
 
 def test_reset_forgets_everything() -> None:
@@ -133,6 +168,7 @@ def _make(kind: str, ts: int, size: int) -> Tag:
 @given(st.lists(st.tuples(_kinds, st.integers(1, 50)), max_size=60), st.integers(1, 400))
 def test_burst_invariants(spec: list[tuple[str, int]], cap: int) -> None:
     """The burst is headers first, then a GOP that starts at a keyframe and is a tail of the stream."""
+    cap += 3 * TAG_OVERHEAD  # room for a few tags' overhead, so that GOPs of several tags occur
     state = StreamState(max_gop_bytes=cap)
     tags: list[Tag] = []
     for i, (kind, size) in enumerate(spec):
@@ -141,7 +177,8 @@ def test_burst_invariants(spec: list[tuple[str, int]], cap: int) -> None:
         state.update(tag)
     gop = state.gop
     # A lone keyframe may exceed the cap (the cap is checked when the next frame arrives).
-    assert state.gop_bytes == sum(len(t.payload) for t in gop) <= max(cap, len(gop[0].payload) if gop else 0)
+    held = sum(len(t.payload) + TAG_OVERHEAD for t in gop)
+    assert state.gop_bytes == held <= max(cap, len(gop[0].payload) + TAG_OVERHEAD if gop else 0)
     if gop:
         assert gop[0].is_keyframe
         assert all(not t.is_keyframe and not is_header_or_script(t) for t in gop[1:])

@@ -443,10 +443,10 @@ def test_set_chunk_size_and_abort_from_the_peer() -> None:
     pair = Pair().publish()
     server = pair.server
     data = (
-        reply(m.SetChunkSize(100).to_payload(), type_id=m.SET_CHUNK_SIZE, csid=2)
-        + encode_message(6, 40, m.VIDEO, 1, AVC_INTER, 100)[: 12 + 100 + 1 + 100]  # 2 of 4 chunks
-        + encode_message(2, 0, m.ABORT, 0, m.Abort(6).to_payload(), 100)
-        + encode_message(6, 50, m.VIDEO, 1, AVC_INTER, 100)
+        reply(m.SetChunkSize(128).to_payload(), type_id=m.SET_CHUNK_SIZE, csid=2)
+        + encode_message(6, 40, m.VIDEO, 1, AVC_INTER, 128)[: 12 + 128 + 1 + 128]  # 2 of 3 chunks
+        + encode_message(2, 0, m.ABORT, 0, m.Abort(6).to_payload(), 128)
+        + encode_message(6, 50, m.VIDEO, 1, AVC_INTER, 128)
     )
     server.receive_data(data)
     assert drain(server) == [Media(m.VIDEO, 50, AVC_INTER)]
