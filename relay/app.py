@@ -41,7 +41,15 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from relay.config import ConfigError, LiveStreamConfig, RelayConfig, Secret, ServerConfig, load_config
+from relay.config import (
+    ConfigError,
+    LiveStreamConfig,
+    RelayConfig,
+    Secret,
+    ServerConfig,
+    load_config,
+    summarize,
+)
 from relay.fanout.samples import RateHistory
 from relay.fdlimit import needed_fds, raise_nofile_limit
 from relay.logs import add_known_secrets, get_logger
@@ -184,7 +192,8 @@ class Relay:
             self.log.info("config_reloaded", live_streams=len(self.live_streams), summary=summary, **changes)
             for note in notes:
                 self.log.warning("config_unchanged_until_restart", reason=note)
-            return ReloadResult(True, (), summary)
+            # What changed, then what runs now (keys as fingerprints), as `relay check-config` shows it.
+            return ReloadResult(True, (), f"{summary}\n{summarize(self.config)}")
 
     def _reload_failed(self, problems: tuple[str, ...]) -> ReloadResult:
         self.log.error("config_reload_failed", problems=list(problems), kept="last good config")

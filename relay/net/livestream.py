@@ -214,6 +214,10 @@ class LiveStream:
             for target in plan.new:
                 target.start()
 
+    def reconfigure(self, config: LiveStreamConfig) -> None:
+        """prepare() and apply() in one go (a reload of this live stream alone)."""
+        self.apply(self.prepare(config))
+
     def cut_off(self, reason: str) -> None:
         """End the session now: the publisher is shut out and no reconnect window applies."""
         publisher = self.publisher
