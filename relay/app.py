@@ -56,7 +56,7 @@ from relay.logs import add_known_secrets, get_logger
 from relay.memtrim import malloc_trim, rss_kb
 from relay.net.http import HttpServer
 from relay.net.ingest import IngestProtocol
-from relay.net.listeners import Ingest, server_tls_context
+from relay.net.listeners import Ingest, Listener, server_tls_context
 from relay.net.livestream import LiveStream, Reconfiguration
 from relay.net.loopmonitor import LoopMonitor
 from relay.net.monitor import Monitor
@@ -111,7 +111,7 @@ class Relay:
         return self.ingest.connections
 
     @property
-    def servers(self) -> list[asyncio.Server]:
+    def servers(self) -> list[Listener]:
         """The listeners."""
         return self.ingest.servers
 

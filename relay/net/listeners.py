@@ -8,18 +8,34 @@ once, at start.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from relay.config import IngestLimits, ServerConfig
 from relay.net.admission import Admission, PeerLogBudget
 from relay.net.ingest import IngestProtocol, IngestSettings
 from relay.net.livestream import LiveStream
-from relay.net.tlsgate import MAX_HANDSHAKES, TlsGate
+from relay.net.tlsgate import TlsListener
 
 #: The kernel's queue of connections not accepted yet. Python's default (100) fills under a
 #: burst of scanners, and then the real publisher's SYN waits behind them.
 LISTEN_BACKLOG = 1024
+
+
+class Listener(Protocol):
+    """What the relay needs of a listener: an asyncio.Server, or the RTMPS TlsListener."""
+
+    @property
+    def sockets(self) -> Sequence[socket.socket]:
+        """The listening sockets."""
+
+    def is_serving(self) -> bool:
+        """True while accepting connections."""
+
+    def close(self) -> None:
+        """Stop accepting."""
 
 
 def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -39,9 +55,7 @@ class Ingest:
                  tls_context: ssl.SSLContext | None = None) -> None:
         self.settings = IngestSettings(server.app, server.limits, find, Admission(server.limits), PeerLogBudget())
         self.tls_context = tls_context
-        self.servers: list[asyncio.Server] = []
-        self.handshakes: set[asyncio.Task[None]] = set()
-        self.handshake_slots = asyncio.Semaphore(MAX_HANDSHAKES)
+        self.servers: list[Listener] = []
 
     @property
     def connections(self) -> set[IngestProtocol]:
@@ -56,15 +70,12 @@ class Ingest:
         self.servers.append(server)
         return server
 
-    async def listen_tls(self, host: str, port: int) -> asyncio.Server:
+    async def listen_tls(self, host: str, port: int) -> TlsListener:
         """Listen for RTMPS publishers; needs tls_context."""
-        settings = self.settings
-        server = await asyncio.get_running_loop().create_server(
-            lambda: TlsGate(settings, self._context, self.handshakes, self.handshake_slots), host, port,
-            reuse_address=True,
-            backlog=LISTEN_BACKLOG)
-        self.servers.append(server)
-        return server
+        listener = TlsListener(self.settings, self._context, LISTEN_BACKLOG)
+        await listener.start(host, port)
+        self.servers.append(listener)
+        return listener
 
     def _context(self) -> ssl.SSLContext:
         assert self.tls_context is not None
@@ -83,8 +94,6 @@ class Ingest:
         """Stop listening, end TLS handshakes in progress, shut every connection."""
         for server in self.servers:
             server.close()
-        for task in list(self.handshakes):
-            task.cancel()
         for conn in list(self.connections):
             conn.close()
         self.settings.admission.flush_log()

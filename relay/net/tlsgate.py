@@ -2,10 +2,13 @@
 
 With `create_server(ssl=...)` asyncio does the TLS handshake before the protocol sees the
 connection: a stranger holds a socket for asyncio's default 60 s without counting against
-any connection limit, and the publish deadline starts only after it. Here the RTMPS
-listener accepts plain TCP, counts the connection in (admission.py) at once, then
-upgrades it with `start_tls` within `tls_handshake_timeout`, and hands the TLS transport to
-an IngestProtocol whose publish deadline runs from the TCP accept.
+any connection limit, and the publish deadline starts only after it. So the RTMPS listener
+accepts the TCP connections itself: each is counted in (admission.py) at once, or closed;
+then `connect_accepted_socket(ssl=...)` does the TLS handshake within
+`tls_handshake_timeout` and hands the TLS transport to an IngestProtocol whose publish
+deadline runs from the TCP accept. (Upgrading an accepted transport with start_tls lost
+the ClientHello when it came in the same read as the accept: uvloop reads before the
+protocol can pause it.)
 
 A TLS handshake costs the server a signature (about a millisecond with an RSA key), done
 on the event loop: at most MAX_HANDSHAKES run at once, so that a crowd of strangers
@@ -19,9 +22,10 @@ renewed certificate applies to every new connection, and never to one in progres
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import ssl
 from collections.abc import Callable
-from typing import cast
 
 from relay.logs import get_logger, peer_text
 from relay.net.admission import address_key
@@ -29,68 +33,110 @@ from relay.net.ingest import IngestProtocol, IngestSettings, drop_frames
 
 #: TLS handshakes in progress at once, over all RTMPS connections.
 MAX_HANDSHAKES = 16
+#: Seconds the listener waits when the process is out of file descriptors (as asyncio does).
+ACCEPT_RETRY_DELAY = 1.0
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
-class TlsGate(asyncio.Protocol):
-    """The raw TCP side of one RTMPS connection, until its TLS handshake is done."""
+class TlsListener:
+    """A listening socket for RTMPS; looks like an asyncio.Server to its owner."""
 
-    def __init__(self, settings: IngestSettings, context: Callable[[], ssl.SSLContext],
-                 handshakes: set[asyncio.Task[None]], slots: asyncio.Semaphore) -> None:
+    def __init__(self, settings: IngestSettings, context: Callable[[], ssl.SSLContext], backlog: int) -> None:
         self.settings = settings
         self.context = context
-        self.handshakes = handshakes
-        self.slots = slots
-        self.loop = asyncio.get_running_loop()
-        self.accepted_at = self.loop.time()
+        self.backlog = backlog
+        self.slots = asyncio.Semaphore(MAX_HANDSHAKES)
+        self.handshakes: set[asyncio.Task[None]] = set()
+        self.sockets: list[socket.socket] = []
+        self._accepting: asyncio.Task[None] | None = None
+        self.log = get_logger()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        host = str(peer[0]) if peer else "?"
-        address = address_key(host)
-        if not self.settings.admission.admit(address):
-            transport.abort()
-            return
-        # The ClientHello may arrive before start_tls runs (next loop iteration): leave it in
-        # the socket until the TLS protocol takes the transport over (start_tls resumes reading).
-        transport.pause_reading()
-        task = self.loop.create_task(self._upgrade(transport, address, f"{host}:{peer[1]}" if peer else "?"))
-        self.handshakes.add(task)
-        task.add_done_callback(self.handshakes.discard)
-
-    def data_received(self, data: bytes) -> None:
-        pass  # reading is paused until start_tls has taken the transport over
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        pass  # after start_tls, the TLS protocol is told instead
-
-    async def _upgrade(self, transport: asyncio.Transport, address: str, peer: str) -> None:
-        settings = self.settings
-        protocol = IngestProtocol(settings, accepted_at=self.accepted_at, admitted_address=address)
-        timeout = settings.limits.tls_handshake_timeout
+    async def start(self, host: str, port: int) -> None:
+        """Bind and listen (OSError if the address is taken), then accept in a task."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
         try:
-            async with asyncio.timeout_at(self.accepted_at + timeout), self.slots:
-                tls = await self.loop.start_tls(transport, protocol, self.context(), server_side=True,
-                                                ssl_handshake_timeout=timeout)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(self.backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sockets = [sock]
+        self._accepting = loop.create_task(self._accept(sock), name="rtmps accept")
+
+    def is_serving(self) -> bool:
+        """True while accepting connections."""
+        return self._accepting is not None and not self._accepting.done()
+
+    def close(self) -> None:
+        """Stop accepting and end the handshakes in progress."""
+        if self._accepting is not None:
+            self._accepting.cancel()
+        for task in list(self.handshakes):
+            task.cancel()
+        for sock in self.sockets:
+            sock.close()
+
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, peer = await loop.sock_accept(listener)
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise
+                self.log.error("ingest_accept_failed", error=exc.strerror, retry_in_s=ACCEPT_RETRY_DELAY)
+                await asyncio.sleep(ACCEPT_RETRY_DELAY)
+                continue
+            accepted_at = loop.time()
+            host = str(peer[0]) if peer else "?"
+            address = address_key(host)
+            if not self.settings.admission.admit(address):
+                _reset(sock)
+                continue
+            task = loop.create_task(self._handshake(sock, address, accepted_at, f"{host}:{peer[1]}"))
+            self.handshakes.add(task)
+            task.add_done_callback(self.handshakes.discard)
+
+    async def _handshake(self, sock: socket.socket, address: str, accepted_at: float, peer: str) -> None:
+        settings = self.settings
+        loop = asyncio.get_running_loop()
+        protocol = IngestProtocol(settings, accepted_at=accepted_at, admitted_address=address)
+        timeout = settings.limits.tls_handshake_timeout
+        handed_over = False  # from then on the transport owns the socket, and closes it
+        try:
+            async with asyncio.timeout_at(accepted_at + timeout), self.slots:
+                handed_over = True
+                await loop.connect_accepted_socket(lambda: protocol, sock, ssl=self.context(),
+                                                   ssl_handshake_timeout=timeout)
         except asyncio.CancelledError:
-            transport.abort()
+            if not handed_over:
+                _reset(sock)
             protocol.release_admission()
             raise
         except (OSError, ssl.SSLError, TimeoutError, EOFError, RuntimeError) as exc:
             # A scanner, a plain-RTMP client on the RTMPS port, a handshake that never ends.
             # (The TLS protocol may or may not tell `protocol` the connection was lost: the
             # release happens once either way.)
-            transport.abort()
+            if not handed_over:
+                _reset(sock)
             protocol.release_admission()
             if settings.log_budget.allow("ingest_tls_failed"):
                 get_logger(peer=peer).warning("ingest_tls_failed", **peer_text("reason", _reason(exc)))
             drop_frames(exc)
-            return
-        if tls is None:  # the connection closed as the handshake finished
-            transport.abort()
-            protocol.release_admission()
-            return
-        protocol.connection_made(tls)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close at once, without a FIN handshake (SO_LINGER 0): a refused stranger gets nothing."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    except OSError:
+        pass
+    sock.close()
 
 
 def _reason(exc: BaseException) -> str:
