@@ -1,4 +1,5 @@
-"""Command line: `relay run --config FILE`, `relay check-config FILE`, `relay --version`."""
+"""Command line: `relay run --config FILE`, `relay check-config FILE`, `relay status`, `relay reload`,
+`relay --version`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and summarize it (keys redacted)")
     check.add_argument("config", nargs="?", help="YAML config file")
     check.add_argument("--config", "-c", dest="config_option", help="YAML config file (same as the argument)")
+    for name, text in (("status", "print every live stream and target of the running relay (exit 1 when a "
+                                  "target of an active stream is errored)"),
+                       ("reload", "ask the running relay to reload its config file, and print the outcome")):
+        client = sub.add_parser(name, help=text, description=text)
+        client.add_argument("--config", "-c", help="the relay's config file, to find its HTTP API and token "
+                                                    "(default: /etc/simulcast-relay/relay.yaml)")
+        client.add_argument("--url", help="the relay's HTTP API, e.g. http://127.0.0.1:8935 (instead of --config)")
+        client.add_argument("--token-file", help="a file holding the HTTP token (instead of the config's)")
+        client.add_argument("--json", action="store_true", help="print the API's JSON answer")
     return parser
 
 
@@ -43,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         print(summarize(config))
         return 0
+    if args.command in ("status", "reload"):
+        from relay import client
+
+        try:
+            base, token = client.endpoint(args.config, args.url, args.token_file)
+            if args.command == "status":
+                return client.status(base, token, args.json)
+            return client.reload(base, token, args.json)
+        except (client.ClientError, OSError) as exc:
+            print(f"relay {args.command}: {exc}", file=sys.stderr)
+            return exc.code if isinstance(exc, client.ClientError) else client.EXIT_CONFIG
     from relay import logs  # the daemon's imports (structlog, asyncio glue) only when running
 
     logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])

@@ -1,14 +1,19 @@
-"""Frozen snapshots of the relay's state, for the status API, metrics and tests.
+"""Frozen snapshots of the relay's state, for the status API, metrics, webhooks and logs.
 
-Built on demand from the running objects (app.py), never updated in place, so a reader
-always sees one consistent moment. Nothing here holds a stream key: targets are named by
-their passthrough label and their url without the key.
+Built on demand from the running objects (`Relay.snapshot()`, `LiveStream.snapshot()`),
+never updated in place, so a reader always sees one consistent moment. Nothing here
+holds a stream key: targets are named by their passthrough label and their url without
+the key. `to_json()` gives the status API's objects, in Mux's shape and words
+(relay/web/openapi.yaml describes them).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+IDLE = "idle"
+ACTIVE = "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,28 +23,117 @@ class TargetSnapshot:
     passthrough: str
     url: str  # without the key
     status: str
-    reason: str | None
-    severity: str
+    error_severity: str | None  # normal (it retries) or fatal (it waits), while errored
+    last_error: str | None
     next_attempt_at: float | None  # Unix time of the next attempt while errored
-    broadcasting_since: float | None
+    connected_since: float | None  # Unix time the current connection started broadcasting
+    reconnects: int  # successful connections after the first
     connections: int
-    sent_tags: int
-    sent_bytes: int
+    bytes_sent: int
+    tags_sent: int
     dropped_frames: int
     dropped_bytes: int
     tls_verify: bool
+    write_interval: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The simulcast target object of the status API."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSnapshot:
+    """What the publisher sends (an active live stream with a publisher connected)."""
+
+    publisher_address: str | None
+    connected_since: float  # Unix time this publisher connected
+    uptime: float  # seconds since then
+    video_codec: str | None
+    video_profile: str | None
+    audio_codec: str | None
+    audio_profile: str | None
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    bitrate_kbps: float  # over the last 5 s
+    video_bitrate_kbps: float
+    audio_bitrate_kbps: float
+    keyframe_interval: float | None  # seconds
+    bytes_received: int
+    encoder: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ingest object of the status API."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    """healthy, unhealthy (with reasons) or unknown (nobody is publishing)."""
+
+    status: str
+    reasons: tuple[tuple[str, str], ...] = ()  # (code, message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The health object of the status API."""
+        return {"status": self.status, "reasons": [{"code": c, "message": m} for c, m in self.reasons]}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSnapshot:
+    """The recording of an active live stream (issue #11)."""
+
+    status: str  # idle | recording | errored | finalizing
+    path: str | None
+    bytes: int
+    started_at: float | None
+    last_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The recording object of the status API."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
 class LiveStreamSnapshot:
-    """One live stream: idle or active, and its targets."""
+    """One live stream: idle or active, what comes in, and its targets."""
 
     name: str
     status: str
+    reconnect_window: float
     publisher_connected: bool
     awaiting_publisher: bool  # inside the reconnect window
-    sessions: int
+    sessions: int  # publish sessions since the relay started
+    active_since: float | None  # Unix time the stream went active
+    bytes_received: int  # since the relay started
     simulcast_targets: tuple[TargetSnapshot, ...]
+    ingest: IngestSnapshot | None
+    health: HealthSnapshot
+    recording: RecordingSnapshot | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The live stream object of the status API (Mux's live stream, with our additions)."""
+        return {
+            "id": self.name,
+            "name": self.name,
+            "status": self.status,
+            "reconnect_window": self.reconnect_window,
+            "publisher_connected": self.publisher_connected,
+            "awaiting_publisher": self.awaiting_publisher,
+            "sessions": self.sessions,
+            "active_since": self.active_since,
+            "bytes_received": self.bytes_received,
+            "health": self.health.to_json(),
+            "ingest": None if self.ingest is None else self.ingest.to_json(),
+            "recording": None if self.recording is None else self.recording.to_json(),
+            "simulcast_targets": [t.to_json() for t in self.simulcast_targets],
+        }
+
+    def target(self, passthrough: str) -> TargetSnapshot | None:
+        """The target with this passthrough label."""
+        return next((t for t in self.simulcast_targets if t.passthrough == passthrough), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +141,38 @@ class RelaySnapshot:
     """The whole relay at one moment."""
 
     live_streams: tuple[LiveStreamSnapshot, ...]
+    taken_at: float = 0.0  # Unix time
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, ready for JSON."""
-        return asdict(self)
+        """Plain data, ready for JSON (the SIGUSR1 log line)."""
+        return {"live_streams": [ls.to_json() for ls in self.live_streams]}
+
+    def live_stream(self, name: str) -> LiveStreamSnapshot | None:
+        """The live stream with this name."""
+        return next((ls for ls in self.live_streams if ls.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """The outcome of a config reload: applied, or refused with every problem."""
+
+    ok: bool
+    problems: tuple[str, ...] = ()
+    summary: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The reload answer of the status API."""
+        return {"ok": self.ok, "problems": list(self.problems), "summary": self.summary}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A live stream or one of its targets changed status: what webhooks announce.
+
+    `type` is Mux's event name (video.live_stream.active, video.live_stream.simulcast_target.errored...).
+    """
+
+    type: str
+    live_stream: LiveStreamSnapshot
+    target: TargetSnapshot | None
+    at: float  # Unix time

@@ -115,18 +115,22 @@ def stunnel(tmp_path_factory: pytest.TempPathFactory, test_pki: TestPki) -> Iter
 def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
     """Factory: the relay daemon with one live stream `studio` and these targets.
 
-    `relay_daemon(targets, ingest_key=..., secrets=..., server={...}, reconnect_window=0)`.
+    `relay_daemon(targets, ingest_key=..., secrets=..., server={...}, reconnect_window=0, extra={...})`;
+    `extra` adds top-level sections (http, webhooks, health...).
     At teardown the daemon is killed and everything it wrote is searched for the ingest
     key and every key in `secrets` (none may appear), and every line must be a JSON log event.
     """
     started: list[tuple[RelayProcess, tuple[str, ...]]] = []
 
     def start(targets: list[dict[str, Any]], *, ingest_key: str, secrets: Iterable[str] = (),
-              server: dict[str, Any] | None = None, reconnect_window: float = 0) -> RelayProcess:
+              server: dict[str, Any] | None = None, reconnect_window: float = 0,
+              extra: dict[str, Any] | None = None, live_stream: dict[str, Any] | None = None) -> RelayProcess:
         config = {
             "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live", **(server or {})},
+            "http": {"listen": f"127.0.0.1:{free_port()}"},
             "live_streams": [{"name": "studio", "stream_key": ingest_key, "reconnect_window": reconnect_window,
-                              "simulcast_targets": targets}],
+                              "simulcast_targets": targets, **(live_stream or {})}],
+            **(extra or {}),
         }
         proc = RelayProcess(write_config(tmp_path / f"relay{len(started)}.yaml", config))
         started.append((proc, (ingest_key, *secrets)))

@@ -9,18 +9,33 @@ without FCUnpublish/deleteStream, the stream stays active and the targets stay c
 for that many seconds. If the same key publishes again in time, every target continues
 the same broadcast from the new session's first keyframe, its timestamps moving forward
 by the time the publisher was away. A clean stop (OBS's "Stop Streaming") ends at once.
+
+Status changes of the live stream and of its targets go to `observers` (the webhook
+dispatcher) as StatusChange values with fresh snapshots. A target retrying after an
+error goes errored -> starting -> errored every backoff; observers hear of the error
+once, then of the target broadcasting (or idle) again, not of every attempt.
+
+An IngestMeter, subscribed to the hub like any target, measures what the publisher
+sends; `check_health()` (every 2 s, from the monitor) logs a stream-health issue once
+when it begins and once when it clears.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from relay.config import LiveStreamConfig
+from relay.fanout.health import HEALTHY, UNHEALTHY, UNKNOWN, Episodes, assess
 from relay.fanout.hub import Hub
+from relay.fanout.ingest import IngestMeter
 from relay.flv import Tag
 from relay.logs import get_logger
-from relay.net.target import Target
+from relay.net.ingeststats import IngestSubscriber
+from relay.net.target import ERRORED, STARTING, Target
+from relay.status import HealthSnapshot, IngestSnapshot, LiveStreamSnapshot, StatusChange, TargetSnapshot
 
 IDLE = "idle"
 ACTIVE = "active"
@@ -40,10 +55,21 @@ class LiveStream:
         self.config = config
         self.name = config.name
         self.hub = Hub(config.name)
-        self.targets = [Target(config.name, t, self.hub) for t in config.simulcast_targets]
+        self.observers: list[Callable[[StatusChange], None]] = []
+        self._reported: dict[Target, str] = {}  # the status observers last heard of, per target
+        self._last_errors: dict[Target, str] = {}
+        self.targets = [self._watch(Target(config.name, t, self.hub)) for t in config.simulcast_targets]
         self.publisher: Publisher | None = None
         self.log = get_logger(live_stream=config.name)
         self.sessions = 0
+        self._loop = asyncio.get_running_loop()
+        self.meter = IngestMeter(self._loop.time())
+        self.hub.join(IngestSubscriber(self.meter))
+        self.health = Episodes()
+        self.active_since: float | None = None  # wall clock
+        self.publisher_address: str | None = None
+        self.publisher_since = 0.0  # wall clock
+        self._bytes_before = 0  # received in earlier publisher connections
         self._retired: list[Target] = []  # removed by a reload, still closing
         self._window: asyncio.TimerHandle | None = None  # the reconnect window, while it runs
         self._publisher_lost_at = 0.0
@@ -66,6 +92,10 @@ class LiveStream:
         self.sessions += 1
         self.hub.state.reset()
         loop = asyncio.get_running_loop()
+        self._bytes_before += self.meter.bytes_received
+        self.meter.reset(loop.time())
+        self.publisher_address = _peer_address(publisher)
+        self.publisher_since = time.time()
         if self._window is not None:
             self._window.cancel()
             self._window = None
@@ -75,6 +105,8 @@ class LiveStream:
                 target.resync(away_ms)
             return True
         self.log.info("live_stream_status", **{"from": IDLE, "to": ACTIVE})
+        self.active_since = time.time()
+        self._announce("video.live_stream.active")
         for target in self.targets:
             target.start()
         return True
@@ -102,6 +134,8 @@ class LiveStream:
             self._window.cancel()
             self._window = None
         self.log.info("live_stream_status", reason=reason, **{"from": ACTIVE, "to": IDLE})
+        self.active_since = None
+        self._announce("video.live_stream.idle")
         for target in self.targets:
             target.request_stop()
 
@@ -116,7 +150,7 @@ class LiveStream:
                 continue
             if target is not None:
                 self._retire(target)
-            target = Target(self.name, target_config, self.hub)
+            target = self._watch(Target(self.name, target_config, self.hub))
             targets.append(target)
             if self.status == ACTIVE:
                 target.start()
@@ -124,6 +158,8 @@ class LiveStream:
             self._retire(target)
         self.targets = targets
         self.config = config
+        self._reported = {t: s for t, s in self._reported.items() if t in targets}
+        self._last_errors = {t: e for t, e in self._last_errors.items() if t in targets}
 
     def shut_down(self, reason: str) -> None:
         """Kick the publisher and stop every target (the live stream left the config, or we exit)."""
@@ -143,3 +179,110 @@ class LiveStream:
     async def wait_targets_stopped(self, timeout: float) -> None:
         """Wait until every target has closed (cancelled past `timeout`)."""
         await asyncio.gather(*(t.wait_stopped(timeout) for t in [*self.targets, *self._retired]))
+
+    # -- status: snapshots, observers, health --------------------------------------------
+
+    def snapshot(self) -> LiveStreamSnapshot:
+        """The live stream, its ingest and its targets at this moment."""
+        ingest: IngestSnapshot | None = None
+        health = HealthSnapshot(UNKNOWN)
+        if self.publisher is not None:
+            reading = self.meter.reading(self._loop.time())
+            now = time.time()
+            ingest = IngestSnapshot(
+                publisher_address=self.publisher_address, connected_since=self.publisher_since,
+                uptime=round(max(0.0, now - self.publisher_since), 1),
+                video_codec=reading.video_codec, video_profile=reading.video_profile,
+                audio_codec=reading.audio_codec, audio_profile=reading.audio_profile,
+                width=reading.width, height=reading.height, frame_rate=reading.frame_rate,
+                audio_sample_rate=reading.audio_sample_rate, audio_channels=reading.audio_channels,
+                bitrate_kbps=reading.bitrate_kbps, video_bitrate_kbps=reading.video_bitrate_kbps,
+                audio_bitrate_kbps=reading.audio_bitrate_kbps, keyframe_interval=reading.keyframe_interval,
+                bytes_received=reading.bytes_received, encoder=reading.encoder,
+            )
+            issues = assess(reading, self.config.health)
+            health = HealthSnapshot(UNHEALTHY if issues else HEALTHY, tuple((i.code, i.message) for i in issues))
+        return LiveStreamSnapshot(
+            name=self.name, status=self.status, reconnect_window=self.config.reconnect_window,
+            publisher_connected=self.publisher is not None, awaiting_publisher=self.awaiting_publisher,
+            sessions=self.sessions, active_since=self.active_since,
+            bytes_received=self.bytes_received,
+            simulcast_targets=tuple(target_snapshot(t, self._last_errors.get(t)) for t in self.targets),
+            ingest=ingest, health=health,
+        )
+
+    @property
+    def bytes_received(self) -> int:
+        """Media bytes received from publishers since the relay started."""
+        return self._bytes_before + self.meter.bytes_received
+
+    def check_health(self) -> None:
+        """Log each stream-health issue once when it begins and once when it clears."""
+        if self.publisher is None:
+            self.health.clear()
+            return
+        issues = assess(self.meter.reading(self._loop.time()), self.config.health)
+        started, ended = self.health.update(issues)
+        for issue in started:
+            self.log.warning("stream_health_warning", reason=issue.code, message=issue.message)
+        for code in ended:
+            self.log.info("stream_health_recovered", reason=code)
+
+    def _watch(self, target: Target) -> Target:
+        target.status_listener = self._target_status
+        return target
+
+    def _target_status(self, target: Target) -> None:
+        """A target set its status (called by the Target): tell observers of real changes."""
+        if target not in self.targets:
+            return  # a retired target's last words are not this stream's status
+        status = target.status
+        if status == ERRORED and target.reason:
+            self._last_errors[target] = target.reason
+        # An errored target that gives up (severity fatal) is news again; its retries are not.
+        state = f"{status}:{target.severity}" if status == ERRORED else status
+        reported = self._reported.get(target, IDLE)
+        if state == reported or (reported.startswith(ERRORED) and status == STARTING):
+            return
+        self._reported[target] = state
+        self._announce(f"video.live_stream.simulcast_target.{status}", target)
+
+    def _announce(self, event_type: str, target: Target | None = None) -> None:
+        if not self.observers:
+            return
+        change = StatusChange(
+            type=event_type, live_stream=self.snapshot(),
+            target=None if target is None else target_snapshot(target, self._last_errors.get(target)),
+            at=time.time(),
+        )
+        for observer in self.observers:
+            observer(change)
+
+
+def target_snapshot(target: Target, last_error: str | None) -> TargetSnapshot:
+    """A target's snapshot from its attributes.
+
+    Stand-in until the send path provides Target.snapshot() (CONTRACTS.md); replace the
+    calls with target.snapshot() then, and drop `last_error` tracking in LiveStream.
+    """
+    errored = target.status == ERRORED
+    return TargetSnapshot(
+        passthrough=target.config.passthrough, url=target.config.url, status=target.status,
+        error_severity=target.severity if errored else None,
+        last_error=target.reason if errored and target.reason else last_error,
+        next_attempt_at=target.next_attempt_at, connected_since=target.broadcasting_since,
+        reconnects=max(0, target.connections - 1), connections=target.connections,
+        bytes_sent=target.sent_bytes, tags_sent=target.sent_tags,
+        dropped_frames=target.queue.dropped_frames, dropped_bytes=target.queue.dropped_bytes,
+        tls_verify=target.config.tls_verify, write_interval=target.config.write_interval,
+    )
+
+
+def _peer_address(publisher: Publisher) -> str | None:
+    """host:port of the publisher's connection, when it has a transport."""
+    transport = getattr(publisher, "transport", None)
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if not peer:
+        return None
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -90,6 +90,7 @@ class Target(LinkOwner):
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._restart = False
+        self.status_listener: Callable[[Target], None] | None = None  # told of every _set_status (webhooks)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -275,6 +276,8 @@ class Target(LinkOwner):
             if retry_in is not None:
                 fields["retry_in_s"] = round(retry_in, 2)
             self.log.info("target_status", **fields)
+        if self.status_listener is not None:
+            self.status_listener(self)
 
     async def _run(self) -> None:
         while True:

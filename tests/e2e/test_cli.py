@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.support.openapi import validate
 from tests.support.ports import free_port
 from tests.support.relay_proc import REPO, RelayProcess, write_config
+from tests.support.show import SECRETS as SHOW_SECRETS
+from tests.support.show import TOKEN as SHOW_TOKEN
+from tests.support.show import Show, live_show
 
 INGEST_KEY = "cli-ingest-KEY-4e1d2f"
 TARGET_KEY = "cli-target-KEY-77ab10"
@@ -117,3 +125,110 @@ def test_sighup_keeps_the_last_good_config_when_the_new_one_is_broken(tmp_path: 
     finally:
         daemon.kill()
     assert INGEST_KEY not in daemon.output and TARGET_KEY not in daemon.output
+
+
+# --- relay status / relay reload against a running show ------------------------------------------
+
+@pytest.fixture(scope="module")
+def show(source_flv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Show]:
+    with live_show(tmp_path_factory.mktemp("cli-show"), source_flv) as running:
+        yield running
+
+
+def no_secrets(result: subprocess.CompletedProcess[str]) -> bool:
+    return not [s for s in SHOW_SECRETS if s in result.stdout + result.stderr]
+
+
+def test_status_prints_a_table_and_exits_1_while_a_target_of_an_active_stream_is_errored(show: Show) -> None:
+    show.wait_for_status(lambda ls: ls["ingest"] is not None, what="a publisher")
+
+    result = relay("status", "--config", str(show.config_path))
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["LIVE", "STREAM"]
+    studio = next(line for line in lines if line.startswith("studio"))
+    assert "active" in studio and "h264" in studio
+    nginx = next(line for line in lines if line.strip().startswith("nginx"))
+    assert "broadcasting" in nginx
+    nowhere = next(line for line in lines if line.strip().startswith("nowhere"))
+    assert "errored" in nowhere or "starting" in nowhere
+    assert no_secrets(result)
+
+
+def test_status_json_is_the_apis_answer(show: Show) -> None:
+    result = relay("status", "--config", str(show.config_path), "--json")
+
+    body = json.loads(result.stdout)
+    validate(body, "/api/v1/live-streams", "get", 200)
+    assert body["data"][0]["name"] == "studio"
+    assert no_secrets(result)
+
+
+def test_status_with_url_and_token_file(show: Show, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(SHOW_TOKEN + "\n")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-token\n")
+
+    good = relay("status", "--url", show.base, "--token-file", str(token_file))
+    refused = relay("status", "--url", show.base, "--token-file", str(wrong))
+    no_token = relay("status", "--url", show.base)
+
+    assert good.returncode == 1 and "nginx" in good.stdout
+    assert refused.returncode == 3 and "refused the token" in refused.stderr
+    assert no_token.returncode == 3
+    assert no_secrets(good) and no_secrets(refused)
+
+
+def test_reload_prints_the_outcome(show: Show) -> None:
+    result = relay("reload", "--config", str(show.config_path))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("reloaded") and "nginx" in result.stdout
+    assert no_secrets(result)
+
+
+def test_reload_of_a_broken_file_prints_every_problem_and_exits_1(show: Show, tmp_path: Path) -> None:
+    good = show.config_path.read_text()
+    broken = json.loads(json.dumps(show.config))
+    broken["live_streams"][0]["simulcast_targets"][0]["stream_key"] = ""
+    write_config(show.config_path, broken)
+    try:
+        result = relay("reload", "--config", str(show.config_path))
+    finally:
+        show.config_path.write_text(good)
+
+    assert result.returncode == 1
+    assert "keeps its last good config" in result.stderr
+    assert "live_streams[0].simulcast_targets[0].stream_key" in result.stderr
+    assert no_secrets(result)
+
+
+def test_status_of_an_idle_relay_exits_0_and_of_none_exits_3(tmp_path: Path) -> None:
+    config = good_config(free_port())
+    config["http"] = {"listen": f"127.0.0.1:{free_port()}"}
+    path = write_config(tmp_path / "relay.yaml", config)
+
+    unreachable = relay("status", "--config", str(path))
+    daemon = RelayProcess(path)
+    try:
+        daemon.wait_for("relay_listening", scheme="http")
+        idle = relay("status", "--config", str(path))
+    finally:
+        daemon.terminate()
+        daemon.kill()
+
+    assert unreachable.returncode == 3 and "no relay answering" in unreachable.stderr
+    assert idle.returncode == 0, idle.stderr
+    assert "idle" in idle.stdout
+
+
+def test_status_without_http_says_so(tmp_path: Path) -> None:
+    config = good_config(free_port())
+    config["http"] = {"listen": None}
+    path = write_config(tmp_path / "relay.yaml", config)
+
+    result = relay("status", "--config", str(path))
+
+    assert result.returncode == 2 and "http.listen is null" in result.stderr

@@ -102,6 +102,11 @@ class RelayProcess:
         """The plain RTMP port the relay is listening on."""
         return int(self.wait_for("relay_listening", scheme="rtmp")["port"])
 
+    @property
+    def http_port(self) -> int:
+        """The port of the HTTP API (status, metrics, page)."""
+        return int(self.wait_for("relay_listening", scheme="http")["port"])
+
     def terminate(self, timeout: float = 10.0) -> int:
         """SIGTERM and wait; the exit status."""
         if self.proc.poll() is None:

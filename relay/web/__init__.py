@@ -1,0 +1,1 @@
+"""Static files of the status page, and the status API's OpenAPI description."""
