@@ -13,6 +13,11 @@ only snapshots. `http` settings apply on restart, like `server`; webhooks follow
 SIGINT/SIGTERM: stop accepting, shut publishers out, let every target flush, unpublish
 and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
 
+Recordings (relay/net/recordings.py): once listening, the relay finishes in the
+background what an earlier run left (`.part` files); at shutdown the recordings' files
+are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
+still running is cancelled and left for the next start.
+
 Under systemd (Type=notify) the relay reports READY=1 once listening, RELOADING=1 ...
 READY=1 around a reload, STOPPING=1 at shutdown, a STATUS= line, and watchdog pings from
 this event loop (relay/net/sdnotify.py).
@@ -34,9 +39,10 @@ from relay.net.http import HttpServer
 from relay.net.ingest import IngestProtocol, start_ingest
 from relay.net.livestream import LiveStream
 from relay.net.monitor import Monitor
+from relay.net.recordings import Recordings
 from relay.net.sdnotify import Notifier, summary_line
 from relay.net.webhook import WebhookDispatcher, WebhookStats
-from relay.status import RelaySnapshot, ReloadResult
+from relay.status import RecordingReady, RelaySnapshot, ReloadResult
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
 WEBHOOK_DRAIN = 0.5  # seconds the last webhooks get at shutdown (inside the 5 s)
@@ -50,6 +56,8 @@ class Relay:
         self.config = config
         self.path = path
         self.webhooks = WebhookDispatcher(config.webhooks, self.known_secrets)
+        self.recordings = Recordings(lambda: self.config)
+        self.recordings.on_ready.append(self._recording_ready)
         self.live_streams = {ls.name: self._new_live_stream(ls) for ls in config.live_streams}
         self.connections: set[IngestProtocol] = set()
         self.servers: list[asyncio.Server] = []
@@ -59,9 +67,15 @@ class Relay:
         self._stopping = asyncio.Event()
 
     def _new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
-        live = LiveStream(config)
+        live = LiveStream(config, self.recordings)
         live.observers.append(self.webhooks.notify)
         return live
+
+    def _recording_ready(self, ready: RecordingReady) -> None:
+        """A recording is final (this run's, or a leftover finalised at start): tell its live stream's webhooks."""
+        live = self.live_streams.get(ready.live_stream)
+        if live is not None:
+            live.recording_ready(ready)
 
     def find(self, stream_key: str) -> LiveStream | None:
         """The live stream whose ingest key this is (constant-time over all keys)."""
@@ -88,6 +102,7 @@ class Relay:
             self.http = HttpServer(self, http)
             await self.http.start()
             self._log_listening("http", self.http.sockets)
+        self.recordings.recover()
 
     def _log_listening(self, scheme: str, sockets: Iterable[Any]) -> None:
         for sock in sockets:
@@ -186,7 +201,9 @@ class Relay:
             live.shut_down("relay shutting down")
         # The HTTP server closes while the targets flush and unpublish, inside the same 4 s.
         await asyncio.gather(*(live.wait_targets_stopped(SHUTDOWN_TIMEOUT) for live in self.live_streams.values()),
+                             self.recordings.wait_finalised(SHUTDOWN_TIMEOUT),
                              *([self.http.stop()] if self.http is not None else []))
+        await self.recordings.close()
         await self.monitor.stop()
         await self.webhooks.close(WEBHOOK_DRAIN)
         self.log.info("relay_stopped")

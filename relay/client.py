@@ -154,6 +154,12 @@ def render_table(streams: list[dict[str, Any]], now: float) -> str:
         rows.append([stream["name"], status,
                      f"{health['status']} {rate}" if stream["status"] == "active" else "-",
                      _age(stream.get("active_since"), now), "", "", "", detail])
+        recording = stream.get("recording")
+        if recording and recording["status"] != "idle":
+            # The file being written and its size, or why the recording stopped.
+            note = recording.get("last_error") if recording["status"] == "errored" else recording.get("path")
+            rows.append(["  (recording)", recording["status"], "", _age(recording.get("started_at"), now),
+                         _bytes(recording["bytes"]), "", "", note or ""])
         for target in stream["simulcast_targets"]:
             state = target["status"]
             if state == "errored" and target.get("error_severity") == "fatal":

@@ -97,6 +97,23 @@ class RecordingSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingReady:
+    """A recording's file is final (the `video.live_stream.recording.ready` webhook's news)."""
+
+    live_stream: str
+    path: str
+    format: str  # flv | mp4
+    duration: float  # seconds
+    size: int  # bytes
+    started_at: float | None  # Unix time the publish session began
+    complete: bool  # False: cut short by a disk error, or by a crash (recovered at the next start)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data, ready for JSON."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class LiveStreamSnapshot:
     """One live stream: idle or active, what comes in, and its targets."""
 
@@ -176,3 +193,4 @@ class StatusChange:
     live_stream: LiveStreamSnapshot
     target: TargetSnapshot | None
     at: float  # Unix time
+    recording: RecordingReady | None = None  # video.live_stream.recording.ready: the final file

@@ -18,6 +18,11 @@ once, then of the target broadcasting (or idle) again, not of every attempt.
 An IngestMeter, subscribed to the hub like any target, measures what the publisher
 sends; `check_health()` (every 2 s, from the monitor) logs a stream-health issue once
 when it begins and once when it clears.
+
+Recording (when enabled): each publish session gets a Recorder from `recordings`, a hub
+subscriber like the targets; a publisher that rejoins inside the window continues the
+same file, and the session's end finishes it in the background. A reload that changes
+`recording` applies from the next session.
 """
 
 from __future__ import annotations
@@ -34,8 +39,17 @@ from relay.fanout.ingest import IngestMeter
 from relay.flv import Tag
 from relay.logs import get_logger
 from relay.net.ingeststats import IngestSubscriber
+from relay.net.recorder import Recorder
+from relay.net.recordings import Recordings
 from relay.net.target import ERRORED, STARTING, Target
-from relay.status import HealthSnapshot, IngestSnapshot, LiveStreamSnapshot, StatusChange, TargetSnapshot
+from relay.status import (
+    HealthSnapshot,
+    IngestSnapshot,
+    LiveStreamSnapshot,
+    RecordingReady,
+    StatusChange,
+    TargetSnapshot,
+)
 
 IDLE = "idle"
 ACTIVE = "active"
@@ -51,7 +65,7 @@ class Publisher(Protocol):
 class LiveStream:
     """Runtime state of one configured live stream."""
 
-    def __init__(self, config: LiveStreamConfig) -> None:
+    def __init__(self, config: LiveStreamConfig, recordings: Recordings | None = None) -> None:
         self.config = config
         self.name = config.name
         self.hub = Hub(config.name)
@@ -73,6 +87,8 @@ class LiveStream:
         self._retired: list[Target] = []  # removed by a reload, still closing
         self._window: asyncio.TimerHandle | None = None  # the reconnect window, while it runs
         self._publisher_lost_at = 0.0
+        self.recordings = recordings
+        self.recorder: Recorder | None = None  # the current or latest session's
 
     @property
     def status(self) -> str:
@@ -107,10 +123,14 @@ class LiveStream:
             self.log.info("publisher_resumed", away_ms=away_ms)
             for target in self.targets:
                 target.resync(away_ms)
+            if self.recorder is not None:
+                self.recorder.resync(away_ms)
             return True
         self.log.info("live_stream_status", **{"from": IDLE, "to": ACTIVE})
         self.active_since = time.time()
         self._announce("video.live_stream.active")
+        if self.recordings is not None and self.config.recording.enabled:
+            self.recorder = self.recordings.start(self.name, self.config.recording, self.hub)
         for target in self.targets:
             target.start()
         return True
@@ -140,6 +160,8 @@ class LiveStream:
         self.log.info("live_stream_status", reason=reason, **{"from": ACTIVE, "to": IDLE})
         self.active_since = None
         self._announce("video.live_stream.idle")
+        if self.recorder is not None:
+            self.recorder.stop()
         for target in self.targets:
             target.request_stop()
 
@@ -213,6 +235,7 @@ class LiveStream:
             bytes_received=self.bytes_received,
             simulcast_targets=tuple(target_snapshot(t, self._last_errors.get(t)) for t in self.targets),
             ingest=ingest, health=health,
+            recording=self.recorder.snapshot() if self.recorder is not None else None,
         )
 
     @property
@@ -251,13 +274,18 @@ class LiveStream:
         self._reported[target] = state
         self._announce(f"video.live_stream.simulcast_target.{status}", target)
 
-    def _announce(self, event_type: str, target: Target | None = None) -> None:
+    def recording_ready(self, ready: RecordingReady) -> None:
+        """A recording of this live stream is final: video.live_stream.recording.ready."""
+        self._announce("video.live_stream.recording.ready", recording=ready)
+
+    def _announce(self, event_type: str, target: Target | None = None,
+                  recording: RecordingReady | None = None) -> None:
         if not self.observers:
             return
         change = StatusChange(
             type=event_type, live_stream=self.snapshot(),
             target=None if target is None else target_snapshot(target, self._last_errors.get(target)),
-            at=time.time(),
+            at=time.time(), recording=recording,
         )
         for observer in self.observers:
             observer(change)

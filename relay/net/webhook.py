@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import random
 import time
 import uuid
@@ -66,7 +67,10 @@ def verify(secret: str, body: bytes, header: str, now: float, tolerance: float =
 def event_body(change: StatusChange) -> dict[str, object]:
     """The JSON body of a webhook, in Mux's shape: type, id, created_at, object, data."""
     live = change.live_stream
-    if change.target is None:
+    if change.recording is not None:
+        obj = {"type": "recording", "id": f"{live.name}/{os.path.basename(change.recording.path)}"}
+        data = {**change.recording.to_json(), "live_stream_id": live.name, "live_stream": live.to_json()}
+    elif change.target is None:
         obj = {"type": "live_stream", "id": live.name}
         data = live.to_json()
     else:

@@ -40,7 +40,7 @@ class RelayProcess:
     """A running relay daemon whose log events can be awaited."""
 
     def __init__(self, config_path: Path, *, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), wrapper: tuple[str, ...] = ()) -> None:
         self.config_path = config_path
         self.events: list[dict[str, Any]] = []
         self.raw_lines: list[str] = []
@@ -48,7 +48,9 @@ class RelayProcess:
         full_env = {**os.environ, **(env or {})}
         full_env.pop("JOURNAL_STREAM", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "run", "--config", str(config_path), "--log-format", "json", *args],
+            # `wrapper` runs the daemon inside another command that execs it (e.g. unshare).
+            [*wrapper, sys.executable, "-m", "relay", "run", "--config", str(config_path), "--log-format", "json",
+             *args],
             cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,
         )
