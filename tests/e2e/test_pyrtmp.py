@@ -24,7 +24,7 @@ from relay.rtmp.connection import ClientConnection, ServerConnection
 from relay.rtmp.events import ConnectRequest, Media, PublishRequest, PublishStarted
 from relay.rtmp.handshake import HANDSHAKE_SIZE
 from tests.captures import SOURCES, STREAM_KEY, read_capture
-from tests.support.fakeplatform import FakePlatform, PlatformConnection
+from tests.support.fakeplatform import FakePlatform
 from tests.support.ffmpeg import publish_with_ffmpeg, start_publish
 from tests.support.flvcheck import assert_same_media
 from tests.support.pyrtmp_server import PyrtmpConnection, PyrtmpServer
