@@ -17,17 +17,19 @@ Recordings (relay/net/recordings.py): once listening, the relay finishes in the
 background what an earlier run left (`.part` files); at shutdown the recordings' files
 are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
 still running is cancelled and left for the next start.
+
+Under systemd (Type=notify) the relay reports READY=1 once listening, RELOADING=1 ...
+READY=1 around a reload, STOPPING=1 at shutdown, a STATUS= line, and watchdog pings from
+this event loop (relay/net/sdnotify.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from relay.config import ConfigError, LiveStreamConfig, RelayConfig, Secret, load_config, summarize
@@ -38,6 +40,7 @@ from relay.net.ingest import IngestProtocol, start_ingest
 from relay.net.livestream import LiveStream
 from relay.net.monitor import Monitor
 from relay.net.recordings import Recordings
+from relay.net.sdnotify import Notifier, summary_line
 from relay.net.webhook import WebhookDispatcher, WebhookStats
 from relay.status import RecordingReady, RelaySnapshot, ReloadResult
 
@@ -213,11 +216,26 @@ async def serve(config: RelayConfig, path: str) -> int:
     for warning in config.warnings:
         log.warning("config_warning", message=warning)
     relay = Relay(config, path)
+    notifier = Notifier()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_log_unhandled)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def summary() -> str:
+        return summary_line(relay.snapshot())
+
+    def stop() -> None:
+        notifier.stopping()
+        relay.stop()
+
+    def reload() -> None:
+        task = loop.create_task(_reload(relay, path, notifier, summary))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, relay.stop)
-    loop.add_signal_handler(signal.SIGHUP, relay.reload, path)
+        loop.add_signal_handler(sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGUSR1, relay.log_status)
     try:
         await relay.start()
@@ -230,10 +248,20 @@ async def serve(config: RelayConfig, path: str) -> int:
         await relay.monitor.stop()
         await relay.webhooks.close(0)
         return EXIT_LISTEN_FAILED
-    _sd_notify("READY=1")
-    await relay.run_until_stopped()
-    _sd_notify("STOPPING=1")
+    notifier.ready(summary())
+    keep_alive = loop.create_task(notifier.keep_alive(summary), name="sd_notify keep-alive")
+    try:
+        await relay.run_until_stopped()
+    finally:
+        keep_alive.cancel()
+        notifier.close()
     return 0
+
+
+async def _reload(relay: Relay, path: str, notifier: Notifier, summary: Callable[[], str]) -> None:
+    """SIGHUP: reload the config file, inside RELOADING=1 ... READY=1 for systemd."""
+    with notifier.reloading(summary):
+        relay.reload(path)
 
 
 def _log_unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -241,20 +269,6 @@ def _log_unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     exc = context.get("exception")
     get_logger().error("unhandled_error", message=str(context.get("message", "")),
                        exc_info=exc if isinstance(exc, BaseException) else None)
-
-
-def _sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) about our state, when it is listening."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(state.encode(), address)
-        except OSError:
-            pass
 
 
 def run(config: RelayConfig, path: str) -> int:

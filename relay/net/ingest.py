@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
+from relay.fanout.enhanced import declares_enhanced
 from relay.flv import Tag
 from relay.logs import get_logger
 from relay.net.livestream import LiveStream
@@ -42,6 +43,7 @@ class IngestProtocol(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.last_data = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
+        self.declares_enhanced = False  # its connect declared Enhanced RTMP (fourCcList...)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
@@ -87,6 +89,7 @@ class IngestProtocol(asyncio.Protocol):
         self._write()
 
     def _on_connect(self, event: ConnectRequest) -> None:
+        self.declares_enhanced = declares_enhanced(event.properties)
         if event.app.strip("/") != self.app:
             # Only the first segment: an encoder set up with "rtmp://host/live/KEY" as its
             # server would otherwise put the key in this line.
@@ -109,7 +112,7 @@ class IngestProtocol(asyncio.Protocol):
             self._write()
             self._close()
             return
-        if not live.claim(self):
+        if not live.claim(self, declares_enhanced=self.declares_enhanced):
             self.log.warning("publish_rejected", live_stream=live.name, reason="already publishing")
             self.conn.reject_publish(BAD_NAME, "This live stream already has a publisher.")
             self._write()
