@@ -28,17 +28,19 @@ Recordings (relay/net/recordings.py): once listening, the relay finishes in the
 background what an earlier run left (`.part` files); at shutdown the recordings' files
 are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
 still running is cancelled and left for the next start.
+
+Under systemd (Type=notify) the relay reports READY=1 once listening, RELOADING=1 ...
+READY=1 around a reload, STOPPING=1 at shutdown, a STATUS= line, and watchdog pings from
+this event loop (relay/net/sdnotify.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from relay.config import (
@@ -51,7 +53,7 @@ from relay.config import (
     summarize,
 )
 from relay.fanout.samples import RateHistory
-from relay.fdlimit import needed_fds, raise_nofile_limit
+from relay.fdlimit import needed_fds, raise_nofile_limit, under_systemd
 from relay.logs import add_known_secrets, get_logger
 from relay.memtrim import malloc_trim, rss_kb
 from relay.net.http import HttpServer
@@ -61,6 +63,7 @@ from relay.net.livestream import LiveStream, Reconfiguration
 from relay.net.loopmonitor import LoopMonitor
 from relay.net.monitor import Monitor
 from relay.net.recordings import Recordings
+from relay.net.sdnotify import Notifier, summary_line
 from relay.net.webhook import WebhookDispatcher, WebhookStats
 from relay.status import RecordingReady, RelaySnapshot, ReloadResult
 
@@ -91,7 +94,6 @@ class Relay:
         self.log = get_logger()
         self._stopping = asyncio.Event()
         self._reloading = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.TimerHandle | None = None
 
     def _new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
@@ -147,12 +149,6 @@ class Relay:
             self.log.info("relay_listening", scheme=scheme, host=host, port=port, **app)
 
     # -- reload ------------------------------------------------------------------------
-
-    def schedule_reload(self, path: str) -> None:
-        """SIGHUP: reload in a task (reloads run one after the other)."""
-        task = asyncio.get_running_loop().create_task(self.reload_from(path))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def reload_via_api(self) -> ReloadResult:
         """POST /api/v1/reload: the same reload as SIGHUP."""
@@ -347,8 +343,9 @@ def _summarize(changes: dict[str, Any]) -> str:
 
 def _check_fd_limit(config: RelayConfig) -> None:
     log = get_logger()
-    limit = raise_nofile_limit()
-    fields: dict[str, Any] = {"soft": limit.soft, "hard": limit.hard}
+    systemd = under_systemd()
+    limit = raise_nofile_limit(raise_soft=not systemd)
+    fields: dict[str, Any] = {"soft": limit.soft, "hard": limit.hard, "set_by": "LimitNOFILE" if systemd else "relay"}
     if limit.before != limit.soft:
         fields["raised_from"] = limit.before
     log.info("fd_limit", **fields)
@@ -368,11 +365,26 @@ async def serve(config: RelayConfig, path: str) -> int:
         log.warning("config_warning", message=warning)
     _check_fd_limit(config)
     relay = Relay(config, path)
+    notifier = Notifier()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_log_unhandled)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def summary() -> str:
+        return summary_line(relay.snapshot())
+
+    def stop() -> None:
+        notifier.stopping()
+        relay.stop()
+
+    def reload() -> None:
+        task = loop.create_task(_reload(relay, path, notifier, summary))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, relay.stop)
-    loop.add_signal_handler(signal.SIGHUP, relay.schedule_reload, path)
+        loop.add_signal_handler(sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGUSR1, relay.log_status)
     try:
         await relay.start()
@@ -386,10 +398,20 @@ async def serve(config: RelayConfig, path: str) -> int:
         return EXIT_LISTEN_FAILED
     relay.loop_monitor.start()
     relay.start_housekeeping()
-    _sd_notify("READY=1")
-    await relay.run_until_stopped()
-    _sd_notify("STOPPING=1")
+    notifier.ready(summary())
+    keep_alive = loop.create_task(notifier.keep_alive(summary), name="sd_notify keep-alive")
+    try:
+        await relay.run_until_stopped()
+    finally:
+        keep_alive.cancel()
+        notifier.close()
     return 0
+
+
+async def _reload(relay: Relay, path: str, notifier: Notifier, summary: Callable[[], str]) -> None:
+    """SIGHUP: reload the config file, inside RELOADING=1 ... READY=1 for systemd."""
+    with notifier.reloading(summary):
+        await relay.reload_from(path)
 
 
 def _log_unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -397,20 +419,6 @@ def _log_unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     exc = context.get("exception")
     get_logger().error("unhandled_error", message=str(context.get("message", "")),
                        exc_info=exc if isinstance(exc, BaseException) else None)
-
-
-def _sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) about our state, when it is listening."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(state.encode(), address)
-        except OSError:
-            pass
 
 
 def run(config: RelayConfig, path: str) -> int:

@@ -1,16 +1,20 @@
 """The open-file limit: every connection is a file descriptor.
 
-Outside systemd (whose unit sets LimitNOFILE=), a shell's soft limit is often 1024: a
-few hundred scanners plus the targets would then make accept() fail for the real
-publisher. The soft limit may be raised to the hard one by any process, so the relay does
-that at start and logs both. The fds the config can need are estimated for a warning.
+Outside systemd, a shell's soft limit is often 1024: a few hundred scanners plus the
+targets would then make accept() fail for the real publisher. The soft limit may be
+raised to the hard one by any process, so the relay does that at start and logs both.
+Under systemd the unit's LimitNOFILE= decides (and its syscall filter is not to be
+tested): the limits are only logged. The fds the config can need are estimated for a
+warning.
 """
 
 from __future__ import annotations
 
+import os
 import resource
+from collections.abc import Mapping
 
-__all__ = ["NofileLimit", "raise_nofile_limit"]
+__all__ = ["NofileLimit", "needed_fds", "raise_nofile_limit", "under_systemd"]
 
 # Files the relay keeps open besides connections: stdio, the event loop's epoll and
 # self-pipe, listeners, recording files, a margin.
@@ -28,10 +32,17 @@ class NofileLimit:
         self.hard = hard
 
 
-def raise_nofile_limit() -> NofileLimit:
-    """Raise RLIMIT_NOFILE's soft limit to its hard limit (an unprivileged call)."""
+def under_systemd(environ: Mapping[str, str] = os.environ) -> bool:
+    """True when started as a systemd service (systemd sets INVOCATION_ID for it)."""
+    return bool(environ.get("INVOCATION_ID"))
+
+
+def raise_nofile_limit(raise_soft: bool = True) -> NofileLimit:
+    """Raise RLIMIT_NOFILE's soft limit to its hard limit (an unprivileged call) when `raise_soft`."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     before = soft
+    if not raise_soft:
+        return NofileLimit(before, soft, hard)
     if hard == resource.RLIM_INFINITY:
         # Linux refuses an infinite soft limit for files; nr_open is the real ceiling.
         wanted = _nr_open()

@@ -88,6 +88,16 @@ def is_audio_sequence_header(payload: bytes | memoryview) -> bool:
     return False
 
 
+def is_enhanced(kind: int, payload: bytes | memoryview) -> bool:
+    """True for an Enhanced RTMP tag: video with IsExHeader (bit 7 of byte 0, as for HEVC,
+    AV1, VP9), or audio with SoundFormat 9, the ExHeader of E-RTMP v2 (Opus, FLAC, AC-3...)."""
+    if not payload:
+        return False
+    if kind == VIDEO:
+        return bool(payload[0] & 0x80)
+    return kind == AUDIO and payload[0] >> 4 == _AUDIO_EX_HEADER
+
+
 class Tag:
     """One FLV tag body with its classification; shared, never mutated, by every subscriber.
 

@@ -24,7 +24,7 @@ class StreamState:
     """Cached metadata, sequence headers and current GOP of one live stream."""
 
     __slots__ = ("metadata", "audio_header", "video_header", "gop", "gop_bytes", "max_gop_bytes", "max_gop_tags",
-                 "has_video")
+                 "has_video", "publisher_enhanced")
 
     def __init__(self, max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES, max_gop_tags: int = DEFAULT_MAX_GOP_TAGS) -> None:
         self.max_gop_bytes = max_gop_bytes
@@ -39,6 +39,9 @@ class StreamState:
         self.gop: list[Tag] = []
         self.gop_bytes = 0  # memory the GOP holds: payloads plus TAG_OVERHEAD per tag
         self.has_video = False
+        # The publisher's connect declared Enhanced RTMP (fourCcList...): set by the live
+        # stream when a publisher claims it; targets mirror it (relay/fanout/enhanced.py).
+        self.publisher_enhanced = False
 
     def update(self, tag: Tag) -> None:
         """Take one tag of the live stream into account."""

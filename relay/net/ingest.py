@@ -33,6 +33,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from relay.config import IngestLimits
+from relay.fanout.enhanced import declares_enhanced
 from relay.flv import Tag
 from relay.logs import get_logger, peer_text
 from relay.net.admission import Admission, PeerLogBudget, address_key
@@ -100,6 +101,7 @@ class IngestProtocol(asyncio.Protocol):
         self._log: Any = None  # made on first use: most strangers never get a line of their own
         self.last_data = now
         self.timer: asyncio.TimerHandle | None = None
+        self.declares_enhanced = False  # its connect declared Enhanced RTMP (fourCcList...)
         self.closing = False
         self._abort_timer: asyncio.TimerHandle | None = None
         self._early: list[bytes] = []  # bytes a TLS transport delivered before connection_made
@@ -313,6 +315,7 @@ class IngestProtocol(asyncio.Protocol):
 
     def _on_connect(self, event: ConnectRequest) -> None:
         props = event.properties
+        self.declares_enhanced = declares_enhanced(props)
         self._encoder = peer_text("encoder", props.get("flashVer")) if isinstance(props.get("flashVer"), str) else {}
         app = event.app.strip("/")
         if app != self.settings.app:
@@ -346,7 +349,7 @@ class IngestProtocol(asyncio.Protocol):
             self._write()
             self._close()
             return
-        if not live.claim(self):
+        if not live.claim(self, declares_enhanced=self.declares_enhanced):
             self._warn("publish_rejected", live_stream=live.name, reason="already publishing")
             self.conn.reject_publish(BAD_NAME, "This live stream already has a publisher.")
             self._write()

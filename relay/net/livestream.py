@@ -117,13 +117,17 @@ class LiveStream:
         """True while the reconnect window runs."""
         return self._window is not None
 
-    def claim(self, publisher: Publisher) -> bool:
-        """Make `publisher` the stream's publisher; False if another one holds it."""
+    def claim(self, publisher: Publisher, *, declares_enhanced: bool = False) -> bool:
+        """Make `publisher` the stream's publisher; False if another one holds it.
+
+        `declares_enhanced`: its connect declared Enhanced RTMP, which targets mirror.
+        """
         if self.publisher is not None:
             return False
         self.publisher = publisher
         self.sessions += 1
         self.hub.state.reset()
+        self.hub.state.publisher_enhanced = declares_enhanced
         loop = asyncio.get_running_loop()
         self._bytes_before += self.meter.bytes_received
         self.meter.reset(loop.time())

@@ -29,6 +29,7 @@ from typing import Any
 
 from relay.config import TargetConfig
 from relay.fanout.backoff import Backoff
+from relay.fanout.enhanced import announce_enhanced
 from relay.fanout.hub import Hub
 from relay.fanout.queue import TargetQueue
 from relay.fanout.timeline import Timeline
@@ -231,7 +232,7 @@ class Target(LinkOwner):
 
     async def _prepare_switch(self, endpoint: Endpoint) -> None:
         try:
-            link = await open_link(self.config, endpoint, self)
+            link = await open_link(self.config, endpoint, self, enhanced=self._enhanced())
         except TargetFailure as failure:
             self.log.warning("target_reconnect_failed", reason=str(failure))
             self._switch_task = None
@@ -261,6 +262,10 @@ class Target(LinkOwner):
         self.log.info("target_status_message", level=level, code=code, description=description)
 
     # -- the session ---------------------------------------------------------------
+
+    def _enhanced(self) -> bool:
+        """Announce Enhanced RTMP in this connect? Only when the stream needs it (or the config says)."""
+        return announce_enhanced(self.config.enhanced_rtmp, self.hub.state)
 
     def _set_status(self, status: str, reason: str | None = None, retry_in: float | None = None) -> None:
         previous = self.status
@@ -316,7 +321,7 @@ class Target(LinkOwner):
         loop = asyncio.get_running_loop()
         try:
             link = await open_link(self.config, Endpoint(self.config.host, self.config.port, self.config.app,
-                                                         self.config.tc_url), self)
+                                                         self.config.tc_url), self, enhanced=self._enhanced())
         except TargetFailure as failure:
             return failure
         self.connections += 1

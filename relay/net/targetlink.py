@@ -223,11 +223,16 @@ def ssl_context_for(config: TargetConfig) -> ssl.SSLContext:
     return context
 
 
-async def open_link(config: TargetConfig, endpoint: Endpoint, owner: LinkOwner) -> TargetLink:
-    """Connect and publish; the link once the platform answered NetStream.Publish.Start."""
+async def open_link(config: TargetConfig, endpoint: Endpoint, owner: LinkOwner, *,
+                    enhanced: bool = False) -> TargetLink:
+    """Connect and publish; the link once the platform answered NetStream.Publish.Start.
+
+    `enhanced`: announce Enhanced RTMP in connect (relay/fanout/enhanced.py decides).
+    """
     loop = asyncio.get_running_loop()
     timeouts = config.timeouts
-    link = TargetLink(ClientConnection(endpoint.app, endpoint.tc_url, config.stream_key.reveal()), owner, config)
+    conn = ClientConnection(endpoint.app, endpoint.tc_url, config.stream_key.reveal(), enhanced=enhanced)
+    link = TargetLink(conn, owner, config)
     ssl_context = ssl_context_for(config) if config.scheme == "rtmps" else None
     try:
         await asyncio.wait_for(

@@ -215,8 +215,12 @@ class ChunkReader:
             p += 2
         stream = self._streams.get(csid)
         if stream is None:
-            if fmt != 0:
-                raise RemoteProtocolError(f"chunk stream {csid} starts with a type-{fmt} header, not type 0")
+            # A type-1 header (delta, length, type) on a fresh chunk stream is read against a
+            # zeroed previous header (message stream 0, time 0), as ffmpeg, librtmp and
+            # nginx-rtmp read it: some servers (pyrtmp among them) send their first command
+            # that way. Types 2 and 3 would leave the length unknown.
+            if fmt >= 2:
+                raise RemoteProtocolError(f"chunk stream {csid} starts with a type-{fmt} header, not type 0 or 1")
             if len(self._streams) >= MAX_CHUNK_STREAMS:
                 raise RemoteProtocolError(f"more than {MAX_CHUNK_STREAMS} chunk streams on one connection")
             stream = self._streams[csid] = _Stream(csid)

@@ -90,7 +90,10 @@ _TRIGGER_OF_COMMAND = {"connect": "connect", "publish": "publish"}
 FLASH_VER = "FMLE/3.0 (compatible; simulcast-relay)"
 
 # Enhanced RTMP (v1 fourCcList, v2 FourCcInfoMap with the "*" wildcard): tell the target
-# we may forward any codec, so HEVC and AV1 pass through to servers that take them.
+# we may forward any codec, so HEVC and AV1 pass through to servers that take them. Sent
+# only when asked (ClientConnection(enhanced=True)): fourCcList is an AMF0 strict array,
+# which classic AMF0 parsers (pyrtmp, many home-grown servers) cannot decode, and they then
+# never answer the connect. An H.264/AAC stream needs none of it.
 _FOURCC_LIST = ["av01", "vp09", "vp08", "hvc1", "avc1", "Opus", "mp4a", "fLaC", "ac-3", "ec-3", ".mp3"]
 _CAN_FORWARD = 0x04
 _CAPS_EX_RECONNECT = 0x01
@@ -533,11 +536,13 @@ class ClientConnection(_Connection):
 
     _table = _CLIENT_TABLE
 
-    def __init__(self, app: str, tc_url: str, stream_name: str, *,
+    def __init__(self, app: str, tc_url: str, stream_name: str, *, enhanced: bool = False,
                  random_bytes: Callable[[int], bytes] = os.urandom, epoch: int = 0,
                  out_chunk_size: int = DEFAULT_OUT_CHUNK_SIZE, window: int = DEFAULT_WINDOW,
                  max_chunk_size: int = DEFAULT_MAX_CHUNK_SIZE, max_message_size: int = DEFAULT_MAX_COMMAND_SIZE,
                  max_output_bytes: int | None = None) -> None:
+        # `enhanced`: announce Enhanced RTMP (fourCcList, the FourCcInfoMaps, capsEx) in connect;
+        # otherwise the connect carries the classic fields only.
         # A target only ever sends us control messages and commands: max_message_size is the
         # command limit by default. max_output_bytes bounds what the connection queues by
         # itself (replies, commands); the media the owner queues is the target queue's to bound.
@@ -547,6 +552,7 @@ class ClientConnection(_Connection):
                          reader, max_output_bytes)
         self.app = app
         self.tc_url = tc_url
+        self.enhanced = enhanced
         self._stream_name = stream_name  # the target's stream key: never in a message or repr
         self.stream_id = 0
         self._stream_id_le = 0  # the message stream id as the header's little-endian field, read big-endian
@@ -637,11 +643,12 @@ class ClientConnection(_Connection):
             "type": "nonprivate",
             "flashVer": FLASH_VER,
             "tcUrl": self.tc_url,
-            "fourCcList": list(_FOURCC_LIST),
-            "videoFourCcInfoMap": {"*": float(_CAN_FORWARD)},
-            "audioFourCcInfoMap": {"*": float(_CAN_FORWARD)},
-            "capsEx": float(_CAPS_EX_RECONNECT),
         }
+        if self.enhanced:
+            props["fourCcList"] = list(_FOURCC_LIST)
+            props["videoFourCcInfoMap"] = {"*": float(_CAN_FORWARD)}
+            props["audioFourCcInfoMap"] = {"*": float(_CAN_FORWARD)}
+            props["capsEx"] = float(_CAPS_EX_RECONNECT)
         self._send_command("connect", self._tid("connect"), props)
 
     def _on_command(self, cmd: m.Command, msg: RawMessage) -> None:

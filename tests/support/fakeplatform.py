@@ -37,6 +37,7 @@ class PlatformConnection:
     index: int
     app: str | None = None
     tc_url: str | None = None
+    connect_properties: dict[str, object] | None = None  # the connect command object (fourCcList...)
     stream_name: str | None = field(default=None, repr=False)  # a stream key: kept out of reprs
     published: bool = False  # we answered NetStream.Publish.Start
     refused: bool = False  # we answered publish with an error
@@ -132,6 +133,7 @@ class _PlatformProtocol(asyncio.Protocol):
                 while (event := conn.next_event()) is not None:
                     if isinstance(event, ConnectRequest):
                         record.app, record.tc_url = event.app, event.tc_url
+                        record.connect_properties = dict(event.properties)
                         conn.accept_connect()
                     elif isinstance(event, PublishRequest):
                         record.stream_name = event.stream_name

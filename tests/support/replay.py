@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 _C0_C1 = 1 + 1536
 _S0_S1_S2 = 1 + 1536 + 1536
@@ -25,13 +26,24 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-def replay_publish(c2s: bytes, port: int, host: str = "127.0.0.1", *, timeout: float = 30.0) -> bytes:
-    """Send a captured publisher's bytes to host:port, close, and return everything the server sent back."""
+def replay_publish(c2s: bytes, port: int, host: str = "127.0.0.1", *, timeout: float = 30.0,
+                   pause_at: int | None = None, on_pause: Callable[[], None] | None = None) -> bytes:
+    """Send a captured publisher's bytes to host:port, close, and return everything the server sent back.
+
+    With `pause_at`, the bytes up to that offset go first, then `on_pause()` runs (to wait
+    for something the server does), then the rest.
+    """
     deadline = time.monotonic() + timeout
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(c2s[:_C0_C1])
         received = _recv_exactly(sock, _S0_S1_S2)
-        sock.sendall(c2s[_C0_C1:])
+        if pause_at is not None:
+            sock.sendall(c2s[_C0_C1:pause_at])
+            if on_pause is not None:
+                on_pause()
+            sock.sendall(c2s[pause_at:])
+        else:
+            sock.sendall(c2s[_C0_C1:])
         # Half-close: the server sees the publisher leave (as on a real disconnect) and closes its side.
         sock.shutdown(socket.SHUT_WR)
         while chunk := sock.recv(65536):

@@ -381,11 +381,18 @@ def test_too_many_partial_bytes() -> None:
     rejects_every_way(one, max_pending_bytes=400)  # one message, refused at its first header
 
 
-@pytest.mark.parametrize("first", ["44 | 000000 | 000001 | 08 | 61", "84 | 000000 | 61", "c4 | 61"])
-def test_first_chunk_of_a_stream_must_be_type_0(first: str) -> None:
+@pytest.mark.parametrize("first", ["84 | 000000 | 61", "c4 | 61"])
+def test_first_chunk_of_a_stream_must_say_its_length(first: str) -> None:
     rejects_every_way(h(first))
     # also on a later chunk stream, after another one was set up
     rejects_every_way(h("03 | 000000 | 000001 | 14 | 00000000 | 61") + h(first))
+
+
+def test_a_type_1_header_may_start_a_stream_as_if_the_previous_one_were_zeroes() -> None:
+    # pyrtmp 0.3.1 answers connect this way (type 1 on a chunk stream it never used);
+    # ffmpeg, librtmp and nginx-rtmp read it against a zeroed header: message stream 0, time 0.
+    data = h("02 | 000000 | 000004 | 01 | 00000000 | 00001000") + h("43 | 000005 | 000001 | 14 | 61")
+    assert read_every_way(data) == [msg(2, 0, 1, 0, h("00001000")), msg(3, 5, 0x14, 0, b"a")]
 
 
 @pytest.mark.parametrize("header", ["04 | 000000 | 000001 | 08 | 01000000", "44 | 000000 | 000001 | 08", "84 | 000000"])

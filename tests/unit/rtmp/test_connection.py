@@ -245,7 +245,7 @@ def test_setup_messages_on_the_wire() -> None:
 
 
 def test_connect_command_carries_app_tc_url_and_fourcc_list() -> None:
-    pair = Pair().publish()
+    pair = Pair(client_args={"enhanced": True}).publish()
     connect = pair.c2s.commands()[0]
     assert connect.name == "connect" and connect.transaction_id == 1.0
     props = connect.command_object
@@ -454,7 +454,7 @@ def test_set_chunk_size_and_abort_from_the_peer() -> None:
 
 # --- errors ------------------------------------------------------------------------------------------------
 
-BAD_CHUNK = bytes.fromhex("47 000000 000001 08 61")  # a type-1 header on a chunk stream never started
+BAD_CHUNK = bytes.fromhex("87 000000")  # a type-2 header on a chunk stream never started: no length
 
 
 @pytest.mark.parametrize("role", ["client", "server"])
