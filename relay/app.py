@@ -178,7 +178,6 @@ class Relay:
                     reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
                     return self._reload_failed((f"{path}: server.tls_cert_file: the RTMPS certificate chain "
                                                 f"and key do not load ({reason}); kept the current one",))
-            notes = list(notes)
             if new.http != self.config.http:
                 notes.append("http settings apply on restart")
             new = new.model_copy(update={"server": server, "http": self.config.http})

@@ -79,7 +79,7 @@ def new_server_connection(limits: IngestLimits) -> ServerConnection:
 
 
 class IngestProtocol(asyncio.Protocol):
-    """One publisher connection (plain TCP, or the TLS transport handed over by tlsgate)."""
+    """One publisher connection (plain TCP, or TLS after tlsgate's handshake)."""
 
     def __init__(self, settings: IngestSettings, *, accepted_at: float | None = None,
                  admitted_address: str | None = None) -> None:
@@ -92,7 +92,7 @@ class IngestProtocol(asyncio.Protocol):
         self.accepted_at = now if accepted_at is None else accepted_at
         self.address = admitted_address
         self._admitted = admitted_address is not None
-        self.handshake_deadline = now + self.limits.handshake_timeout  # from connection_made, really
+        self.handshake_deadline = float("inf")  # set when the transport is made
         self.publish_deadline = self.accepted_at + self.limits.publish_timeout
         self.transport: asyncio.Transport | None = None
         self.flow: ReplyFlow | None = None
@@ -104,7 +104,6 @@ class IngestProtocol(asyncio.Protocol):
         self.declares_enhanced = False  # its connect declared Enhanced RTMP (fourCcList...)
         self.closing = False
         self._abort_timer: asyncio.TimerHandle | None = None
-        self._early: list[bytes] = []  # bytes a TLS transport delivered before connection_made
         self._backlog: deque[memoryview] = deque()  # read and not yet fed to the core (a stranger's)
         self._continuing = False
         self._paused_for: set[str] = set()  # why reading is paused: "replies", "budget"
@@ -140,16 +139,9 @@ class IngestProtocol(asyncio.Protocol):
         self.flow = ReplyFlow(transport, self.limits.max_output_bytes, self.loop.time)
         self.settings.connections.add(self)
         self._arm()
-        early, self._early = self._early, []
-        for data in early:
-            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is None:
-            if not self.closing:
-                self._early.append(bytes(data))
-            return
-        if self.closing:
+        if self.transport is None or self.closing:
             return
         self.last_data = self.loop.time()
         if self.live is not None and not self._backlog:
@@ -377,8 +369,9 @@ class IngestProtocol(asyncio.Protocol):
             out = self.conn.take_output()
             if out:
                 transport.writelines(out)
-        if flow.over_budget(self.conn.output_bytes):
-            self._warn("ingest_peer_not_reading", queued_bytes=transport.get_write_buffer_size() + self.conn.output_bytes,
+        unsent = self.conn.output_bytes
+        if flow.over_budget(unsent):
+            self._warn("ingest_peer_not_reading", queued_bytes=transport.get_write_buffer_size() + unsent,
                        max_output_bytes=flow.max_output_bytes)
             self._close(abort=True)
 

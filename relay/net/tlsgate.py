@@ -33,9 +33,11 @@ from relay.net.ingest import IngestProtocol, IngestSettings, drop_frames
 
 #: TLS handshakes in progress at once, over all RTMPS connections.
 MAX_HANDSHAKES = 16
-#: Seconds the listener waits when the process is out of file descriptors (as asyncio does).
+#: Seconds the listener waits after accept() failed for want of resources (file descriptors,
+#: memory), as asyncio's own listeners do: retrying at once would spin.
 ACCEPT_RETRY_DELAY = 1.0
-_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# A connection that was reset before we took it, or a signal: try the next one at once.
+_ACCEPT_AGAIN = {errno.ECONNABORTED, errno.EPROTO, errno.EINTR, errno.EAGAIN, errno.EWOULDBLOCK}
 
 
 class TlsListener:
@@ -87,9 +89,10 @@ class TlsListener:
             try:
                 sock, peer = await loop.sock_accept(listener)
             except OSError as exc:
-                if exc.errno not in _OUT_OF_RESOURCES:
-                    raise
-                self.log.error("ingest_accept_failed", error=exc.strerror, retry_in_s=ACCEPT_RETRY_DELAY)
+                if exc.errno in _ACCEPT_AGAIN:
+                    continue
+                # EMFILE and the like: the listener must not die of it (nor spin).
+                self.log.error("ingest_accept_failed", error=exc.strerror or str(exc), retry_in_s=ACCEPT_RETRY_DELAY)
                 await asyncio.sleep(ACCEPT_RETRY_DELAY)
                 continue
             accepted_at = loop.time()
