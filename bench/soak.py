@@ -25,10 +25,12 @@ nginx recorded, and the daemon is stopped (SIGTERM, exit 0). The run passes when
   fds, or within 3, whichever is larger: a target reconnecting holds one more for a moment);
 - every target broadcasting at the end decodes;
 - the counters add up on `steady`: for each of its targets, bytes out (bytes_sent) plus
-  reported drops (dropped_bytes) equal the bytes received from the publisher, within 1 %:
-  never more out than in (but for the 16-byte @setDataFrame put back on each script
-  tag), and less only by what a target still held when it was closed (a slow target
-  that cannot flush in time at the end: target_close_timeout).
+  reported drops (dropped_bytes) equal the bytes received from the publisher, within 1 KiB
+  (they differ by the 16-byte @setDataFrame put back on each script tag). The
+  throttle is lifted CATCH_UP seconds before the publishers stop, so that the slow target
+  has sent what it held: a target stopped while its socket is full closes with what it
+  still holds neither sent nor counted as dropped (measured: up to 6.5 % of the input in
+  a 60 s run), which is the send path's accounting, not what this checks.
 
     python bench/soak.py --duration 600 [--json out.json]      # 10 minutes
     pytest tests/e2e/test_soak.py -m soak                       # the 60 s version
@@ -66,8 +68,8 @@ SAMPLE_EVERY = 2.0
 RSS_TOLERANCE = 0.10
 FDS_TOLERANCE = 0.10
 FDS_SLACK = 3
-COUNTER_TOLERANCE = 0.01
-OUT_SLACK = 1024  # bytes out may exceed bytes in by the @setDataFrame wrappers (16 bytes a script tag)
+CATCH_UP = 5.0  # seconds of show after the slow target's uplink recovers, before the end
+COUNTER_SLACK = 1024  # bytes: the @setDataFrame wrappers (16 bytes a script tag)
 KEYS = {name: f"soak-{name}-KEY-{n:02d}c7e1a9d3" for n, name in enumerate(
     ("steady", "dropper", "flaky", "t-steady", "t-slow", "t-dropper", "t-flaky", "t-stable", "t-extra"))}
 FFMPEG = ("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error")
@@ -141,7 +143,7 @@ class Soak:
             port = daemon.port
             publishers = {name: Publisher(f"rtmp://127.0.0.1:{port}/live/{KEYS[name]}", clip)
                           for name in ("steady", "dropper", "flaky")}
-            return self._scenario(daemon, config, config_path, publishers, nginx_a, nginx_b)
+            return self._scenario(daemon, config, config_path, publishers, nginx_a, nginx_b, throttle)
         finally:
             for publisher in publishers.values():
                 publisher.stop()
@@ -196,7 +198,7 @@ class Soak:
     # -- the scenario ------------------------------------------------------------------
 
     def _scenario(self, daemon: RelayProcess, config: dict[str, Any], path: Path, publishers: dict[str, Publisher],
-                  nginx_a: NginxRtmp, nginx_b: NginxRtmp) -> dict[str, Any]:
+                  nginx_a: NginxRtmp, nginx_b: NginxRtmp, throttle: ThrottleProxy) -> dict[str, Any]:
         pid = daemon.proc.pid
         for publisher in publishers.values():
             publisher.start()
@@ -242,11 +244,17 @@ class Soak:
                 warm = {"rss_kb": rss_kb(pid), "fds": open_fds(pid), "t": round(time.monotonic() - started, 1)}
         end = {"rss_kb": rss_kb(pid), "fds": open_fds(pid), "t": round(time.monotonic() - started, 1)}
         self.samples.append(end)
-        return self._finish(daemon, publishers, nginx_a, nginx_b, warm, end)
+        return self._finish(daemon, publishers, nginx_a, nginx_b, throttle, warm, end)
 
     def _finish(self, daemon: RelayProcess, publishers: dict[str, Publisher], nginx_a: NginxRtmp,
-                nginx_b: NginxRtmp, warm: dict[str, Any] | None, end: dict[str, Any]) -> dict[str, Any]:
+                nginx_b: NginxRtmp, throttle: ThrottleProxy, warm: dict[str, Any] | None,
+                end: dict[str, Any]) -> dict[str, Any]:
         up = [e["target"] for e in _last_status(daemon).values() if e["to"] == "broadcasting"]
+        # The slow uplink recovers before the show ends, and the slow target catches up: a
+        # target stopped while its socket is full closes with what it still holds neither
+        # sent nor counted as dropped (the send path's accounting), which would blur the sum.
+        throttle.set_rate(None)
+        time.sleep(CATCH_UP)  # the scenario's clock: seconds of show at full speed
         for publisher in publishers.values():
             publisher.stop()
         # Every target flushes what it holds (the slow one at its rate), unpublishes and goes idle.
@@ -308,7 +316,7 @@ class Soak:
                                                    "dropped_frames": target.get("dropped_frames", 0),
                                                    "unaccounted_bytes": gap,
                                                    "unaccounted_share": round(gap / received, 5) if received else None}
-                if received and (abs(gap) > COUNTER_TOLERANCE * received or gap < -OUT_SLACK):
+                if abs(gap) > COUNTER_SLACK:
                     self.problems.append(f"target {target['passthrough']}: {received} bytes in, {sent} out, "
                                          f"{dropped} dropped: {gap} unaccounted")
         return counters
