@@ -211,6 +211,9 @@ class ChunkReader:
 
 # --- writing ---------------------------------------------------------------------------
 
+MAX_MESSAGE_LENGTH = 0xFFFFFF  # section 5.3.1.2.1: the message length field is 24 bits
+
+
 def _basic_header(fmt: int, csid: int) -> bytes:
     """The 1-, 2- or 3-byte basic header (5.3.1.1)."""
     if 2 <= csid <= 63:
@@ -224,6 +227,10 @@ def _basic_header(fmt: int, csid: int) -> bytes:
 
 def encode_header(csid: int, timestamp: int, length: int, type_id: int, stream_id: int) -> bytes:
     """The type-0 first chunk header of a message, extended timestamp included."""
+    if not 0 <= length <= MAX_MESSAGE_LENGTH:
+        # A longer message cannot be framed: its length would wrap, and the peer would read
+        # the rest of the payload as chunks (an injection), so refuse rather than truncate.
+        raise LocalProtocolError(f"message of {length} bytes does not fit the 24-bit length field")
     ts = timestamp & 0xFFFFFFFF
     field = EXTENDED if ts >= EXTENDED else ts
     header = (
