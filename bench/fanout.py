@@ -683,7 +683,7 @@ def summarize_slow(r: dict[str, Any]) -> dict[str, Any]:
         out.update({
             "slow_dropped_frames": delta("dropped_frames", True),
             "slow_dropped_mb": delta("dropped_bytes", True) / 1e6,
-            "slow_sent_mb": delta("sent_bytes", True) / 1e6 / max(1, n_slow),
+            "slow_sent_mb": delta("bytes_sent", True) / 1e6 / max(1, n_slow),
             "slow_connections": sum(t["connections"] for key, t in end.items() if key[1] == slow_app),
             "slow_status": ",".join(sorted({t["status"] for key, t in end.items() if key[1] == slow_app})),
             "normal_dropped_frames": delta("dropped_frames", False),

@@ -23,7 +23,7 @@ from relay.config import ConfigError, RelayConfig, load_config
 from relay.logs import get_logger, set_known_secrets
 from relay.net.ingest import IngestProtocol, start_ingest
 from relay.net.livestream import LiveStream
-from relay.status import LiveStreamSnapshot, RelaySnapshot, TargetSnapshot
+from relay.status import LiveStreamSnapshot, RelaySnapshot
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
 EXIT_LISTEN_FAILED = 1
@@ -93,16 +93,7 @@ class Relay:
         """The state of every live stream and target, at this moment."""
         streams = []
         for live in self.live_streams.values():
-            targets = tuple(
-                TargetSnapshot(
-                    passthrough=t.config.passthrough, url=t.config.url, status=t.status, reason=t.reason,
-                    severity=t.severity, next_attempt_at=t.next_attempt_at,
-                    broadcasting_since=t.broadcasting_since, connections=t.connections, sent_tags=t.sent_tags,
-                    sent_bytes=t.sent_bytes, dropped_frames=t.queue.dropped_frames,
-                    dropped_bytes=t.queue.dropped_bytes, tls_verify=t.config.tls_verify,
-                )
-                for t in live.targets
-            )
+            targets = tuple(t.snapshot() for t in live.targets)
             streams.append(LiveStreamSnapshot(
                 name=live.name, status=live.status, publisher_connected=live.publisher is not None,
                 awaiting_publisher=live.awaiting_publisher, sessions=live.sessions, simulcast_targets=targets,

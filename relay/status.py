@@ -18,16 +18,18 @@ class TargetSnapshot:
     passthrough: str
     url: str  # without the key
     status: str
-    reason: str | None
-    severity: str
+    error_severity: str | None  # "normal" (retrying) or "fatal" (stopped retrying) while errored
+    last_error: str | None  # why the latest attempt or connection failed (keys redacted)
     next_attempt_at: float | None  # Unix time of the next attempt while errored
-    broadcasting_since: float | None
-    connections: int
-    sent_tags: int
-    sent_bytes: int
+    connected_since: float | None  # Unix time the current connection began publishing
+    reconnects: int  # successful connections after the first one, over the live stream's lifetime
+    connections: int  # successful connections
+    bytes_sent: int  # payload bytes handed to the transport
+    tags_sent: int
     dropped_frames: int
     dropped_bytes: int
     tls_verify: bool
+    write_interval: float  # seconds of media gathered into one write
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Source timestamps are 32-bit and may wrap, so differences are taken modulo 2^32.
 
 from __future__ import annotations
 
-from relay.flv import SCRIPT, Tag
+from relay.flv import SCRIPT, TagLike
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
@@ -37,7 +37,7 @@ class Timeline:
         if self.origin is not None:
             self._jump = max(0, gap_ms)
 
-    def map(self, tag: Tag) -> int:
+    def map(self, tag: TagLike) -> int:
         """The timestamp to send a tag with."""
         kind = tag.kind
         frame = not (tag.is_header or kind == SCRIPT)

@@ -21,6 +21,7 @@ from relay.fanout.hub import Hub
 from relay.flv import Tag
 from relay.logs import get_logger
 from relay.net.target import Target
+from relay.rtmp.encoded import EncodedMessage
 
 IDLE = "idle"
 ACTIVE = "active"
@@ -39,7 +40,7 @@ class LiveStream:
     def __init__(self, config: LiveStreamConfig) -> None:
         self.config = config
         self.name = config.name
-        self.hub = Hub(config.name)
+        self.hub = Hub(config.name, wrap=EncodedMessage)  # each tag encoded once for every target
         self.targets = [Target(config.name, t, self.hub) for t in config.simulcast_targets]
         self.publisher: Publisher | None = None
         self.log = get_logger(live_stream=config.name)

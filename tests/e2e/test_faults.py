@@ -453,7 +453,7 @@ def test_platform_refusing_the_stream_key_is_fatal_after_three_refusals(
         snapshot = relay_status(daemon)["picky"]
         connections = platform.connections
 
-    assert snapshot["status"] == "errored" and snapshot["severity"] == "fatal", snapshot
+    assert snapshot["status"] == "errored" and snapshot["error_severity"] == "fatal", snapshot
     assert len(connections) == 3, f"the platform saw {len(connections)} connections"
     assert all(c.refused and c.stream_name == KEYS["picky"] for c in connections)
     errored = [e for e in statuses(daemon, "picky") if e["to"] == "errored"]
