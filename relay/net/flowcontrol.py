@@ -20,7 +20,7 @@ from collections.abc import Callable
 class FlowControl:
     """Paused / writable state of one transport, with a deadline on staying paused."""
 
-    __slots__ = ("_loop", "deadline", "_on_stall", "paused", "closed", "_stall_timer", "_waiters")
+    __slots__ = ("_loop", "deadline", "_on_stall", "paused", "closed", "writable", "_stall_timer", "_waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, deadline: float, on_stall: Callable[[], None]) -> None:
         self._loop = loop
@@ -28,32 +28,36 @@ class FlowControl:
         self._on_stall = on_stall
         self.paused = False
         self.closed = False
+        # Not paused and not closed: an attribute, not a property, as the send path reads it per write.
+        self.writable = True
         self._stall_timer: asyncio.TimerHandle | None = None
         self._waiters: list[asyncio.Future[None]] = []
-
-    @property
-    def writable(self) -> bool:
-        """True when the transport takes data now."""
-        return not self.paused and not self.closed
 
     def pause_writing(self) -> None:
         """The transport's buffer is over its high-water mark."""
         if self.paused or self.closed:
             return
         self.paused = True
+        self.writable = False
         self._stall_timer = self._loop.call_later(self.deadline, self._stalled)
 
     def resume_writing(self) -> None:
         """The transport's buffer drained under its low-water mark."""
         self.paused = False
+        self.writable = not self.closed
         self._cancel_timer()
         self._wake()
 
+    def close(self) -> None:
+        """Nothing more will be written (the stream was unpublished, or the transport is gone)."""
+        self.closed = True
+        self.writable = False
+        self._cancel_timer()
+
     def connection_lost(self) -> None:
         """The transport is gone: nothing is writable any more, and nobody waits."""
-        self.closed = True
+        self.close()
         self.paused = False
-        self._cancel_timer()
         self._wake()
 
     async def drain(self) -> None:

@@ -79,11 +79,14 @@ class Target(LinkOwner):
                                    config.reconnect.reset_after)
         self.queue: TargetQueue[EncodedMessage] = TargetQueue(config.queue.max_bytes,
                                                               int(config.queue.max_seconds * 1000))
-        self.buffer: SendBuffer[EncodedMessage] = SendBuffer(self.queue, self, immediate=config.write_interval <= 0)
+        self.buffer: SendBuffer[EncodedMessage] = SendBuffer(hub, self.queue, self,
+                                                             immediate=config.write_interval <= 0)
         self.tags_sent = 0
         self.bytes_sent = 0
         self._loop = asyncio.get_running_loop()
         self._ticker = write_ticker()
+        self._phase = self._ticker.new_phase()
+        self._scheduled = False  # waiting for this target's slot in the ticker
         self._timeline = Timeline()
         self._link: TargetLink | None = None
         self._next_link: TargetLink | None = None  # ready to take over at the next keyframe
@@ -146,28 +149,50 @@ class Target(LinkOwner):
     # -- the send buffer's owner: writing --------------------------------------------------
 
     def send_soon(self) -> None:
-        self._ticker.schedule(self, self.config.write_interval)
+        if not self._scheduled:
+            self._scheduled = True
+            self._ticker.schedule(self, self.config.write_interval, self._phase)
 
     def send_now(self) -> None:
-        self.flush()
+        self.write()
+
+    def send_message(self, message: EncodedMessage) -> None:
+        """write_interval 0, caught up: this tag alone, now (the link takes data: else not live)."""
+        link = self._link
+        assert link is not None
+        self.bytes_sent += link.send_one(message, self._timeline.map(message))
+        self.tags_sent += 1
+
+    def set_following(self, following: bool) -> None:
+        if following:
+            self._ticker.add(self, self.config.write_interval, self._phase)
+        else:
+            self._ticker.remove(self, self.config.write_interval, self._phase)
 
     def flush(self) -> None:
+        """This target's slot in the write ticker came."""
+        self._scheduled = False
+        self.write()
+
+    def write(self) -> None:
         """Write what the send buffer holds for now, in one writelines."""
         link = self._link
-        if link is None or not link.sendable:
+        if link is None or link.closing:
             return
         buffer = self.buffer
-        messages = buffer.take(link.writable)
+        messages = buffer.take(link.flow.writable)
         if messages:
             if self._next_link is not None:
                 link = self._send_switching(link, messages)
             else:
                 self._send(link, messages)
-        buffer.settle(link.writable, switching=self._next_link is not None)
+        # Writability again: the write may have paused the transport (pause_writing runs inside it).
+        writable = link.flow.writable
+        if not (writable and buffer.live):  # a follower that keeps up stays one
+            buffer.settle(writable, self._next_link is not None)
 
     def _send(self, link: TargetLink, messages: list[EncodedMessage]) -> None:
-        tmap = self._timeline.map
-        self.bytes_sent += link.send(messages, [tmap(m) for m in messages])
+        self.bytes_sent += link.send(messages, self._timeline.map_all(messages))
         self.tags_sent += len(messages)
 
     def frames_dropped(self, newest: TagLike) -> None:
@@ -191,7 +216,11 @@ class Target(LinkOwner):
     def link_resumed(self, link: TargetLink) -> None:
         """Flow control let go: send what queued up meanwhile."""
         if link is self._link:
-            self._ticker.soon(self)
+            self._loop.call_soon(self._write_if_current, link)
+
+    def _write_if_current(self, link: TargetLink) -> None:
+        if link is self._link:
+            self.write()
 
     def link_blocked(self, link: TargetLink) -> None:
         """Paused or failed: queue from now on, under the queue's bound."""
@@ -226,7 +255,7 @@ class Target(LinkOwner):
             link.fail(TargetFailure("the session ended before the switch"))
             return
         self._next_link = link
-        self.buffer.hold()  # queue again, so that the switch happens in flush() at a keyframe
+        self.buffer.hold()  # queue again, so that the switch happens in write() at a keyframe
         self._handle(SWITCHED)
 
     def _send_switching(self, old: TargetLink, messages: list[EncodedMessage]) -> TargetLink:
@@ -310,8 +339,8 @@ class Target(LinkOwner):
         self._link = link
         self._timeline = Timeline()
         self._handle(CONNECTED)
-        self.buffer.start(self.hub.join_sender(self.buffer))
-        self.flush()
+        self.buffer.join()
+        self.write()
         try:
             while True:
                 current = self._link
@@ -334,7 +363,7 @@ class Target(LinkOwner):
                     continue
                 return current.closed.result()
         finally:
-            self.hub.leave(self.buffer)
+            self.buffer.leave()
             self.buffer.block()
             for other in (self._link, self._next_link):
                 if other is not None:
@@ -345,14 +374,15 @@ class Target(LinkOwner):
             self._switch_task = None
 
     async def _finish(self, link: TargetLink) -> None:
-        """The session ends: write what is pending and queued (waiting for the platform to take
+        """The session ends: write what is gathered and queued (waiting for the platform to take
         it, within DRAIN_TIMEOUT), then unpublish and close."""
-        self.hub.leave(self.buffer)
+        self.write()
+        self.buffer.leave()
         deadline = self._loop.time() + DRAIN_TIMEOUT
-        self.flush()
-        while len(self.queue) and link.sendable:
+        self.write()
+        while self.buffer.backlog and link.sendable:
             if not await link.drained(deadline - self._loop.time()):
                 break
-            self.flush()
+            self.write()
         if not await link.close_cleanly():
             self.log.warning("target_close_timeout")

@@ -147,9 +147,8 @@ class TargetLink(asyncio.Protocol):
 
     @property
     def writable(self) -> bool:
-        """True when the link takes data now."""
-        return (self.flow.writable and not self.closing and self.transport is not None
-                and not self.transport.is_closing())
+        """True when the link takes data now (not paused, not closing, not gone)."""
+        return self.flow.writable
 
     @property
     def sendable(self) -> bool:
@@ -160,6 +159,16 @@ class TargetLink(asyncio.Protocol):
         """Write messages at these timestamps in one writelines; the payload bytes handed over."""
         try:
             sent = self.conn.send_encoded(messages, stamps)
+        except ProtocolError as exc:
+            self.fail(TargetFailure(f"cannot send: {exc}"))
+            return 0
+        self.write_output()
+        return sent
+
+    def send_one(self, message: EncodedMessage, timestamp: int) -> int:
+        """send() of one message: the write-per-tag path of write_interval 0."""
+        try:
+            sent = self.conn.send_message(message, timestamp)
         except ProtocolError as exc:
             self.fail(TargetFailure(f"cannot send: {exc}"))
             return 0
@@ -201,6 +210,7 @@ class TargetLink(asyncio.Protocol):
     async def close_cleanly(self) -> bool:
         """Unpublish, half-close, and wait for the platform to close; False if it did not in time."""
         self.closing = True
+        self.flow.close()
         self.owner.link_blocked(self)
         try:
             self.conn.unpublish()

@@ -490,6 +490,25 @@ class ClientConnection(_Connection):
             queued += message.length
         return queued
 
+    def send_message(self, message: EncodedMessage, timestamp: int) -> int:
+        """send_encoded() of one message (write_interval 0: a write per tag); the payload bytes queued."""
+        if self.state != PUBLISHING:
+            self._check()
+            raise LocalProtocolError(f"cannot send media in state {self.state}")
+        ts = timestamp & 0xFFFFFFFF
+        head = message.head
+        out = self._out
+        if ts < EXTENDED and head:
+            out.append((head | (ts << 64) | self._stream_id_le).to_bytes(12, "big"))
+            body = message.bodies.get(self.out_chunk_size)
+            out.append(body if body is not None else message.body(self.out_chunk_size, ts))
+        elif message.sendable:
+            out.append(message.header(ts, self.stream_id))
+            out.append(message.body(self.out_chunk_size, ts))
+        else:
+            return 0
+        return message.length
+
     @staticmethod
     def csid_for(kind: int) -> int:
         """The chunk stream a kind of message is sent on."""

@@ -67,7 +67,9 @@ class EncodedMessage:
         key = chunk_size if ts < EXTENDED else (ts << 32) | chunk_size
         body = self.bodies.get(key)
         if body is None:
-            body = self.bodies[key] = encode_body(self._wire, chunk_size, self.csid, ts)
+            # One chunk: the payload itself, shared as it is (5.3.1: no continuation header).
+            body = self._wire if self.length <= chunk_size else encode_body(self._wire, chunk_size, self.csid, ts)
+            self.bodies[key] = body
         return body
 
     def header(self, timestamp: int, stream_id: int) -> bytes:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from relay.fanout.hub import Hub
 from relay.fanout.streamstate import StreamState
-from relay.flv import Tag
+from relay.flv import SCRIPT, VIDEO, Tag
 from tests.support.tags import (
     audio,
     audio_header,
@@ -255,3 +255,65 @@ def test_a_sender_leaves() -> None:
     hub.leave(a)
     hub.publish(inter(33))
     assert len(a.messages) == 1 and len(b.messages) == 2 and hub.senders == (b,)
+
+
+# --- followers: the feed --------------------------------------------------------------------
+
+
+class Follower(Sender):
+    """A sender that can follow the feed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.position = 0
+        self.urgent_calls = 0
+
+    def urgent(self) -> None:
+        self.urgent_calls += 1
+
+
+def test_a_follower_reads_the_feed_instead_of_being_offered() -> None:
+    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    follower, offered = Follower(), Sender()
+    hub.join_sender(follower)
+    hub.join_sender(offered)
+    follower.position = hub.follow(follower)
+    tags = [keyframe(0), audio(10), inter(33)]
+    for tag in tags:
+        hub.publish(tag)
+    assert follower.messages == [] and [m.tag for m in offered.messages] == tags
+    read = hub.read(follower)
+    assert [m.tag for m in read] == tags and all(a is b for a, b in zip(read, offered.messages, strict=True))
+    assert hub.read(follower) == []
+    hub.publish(inter(66))
+    assert [m.tag.timestamp for m in hub.unfollow(follower)] == [66]  # what it had not read
+    hub.publish(inter(99))
+    assert [m.tag.timestamp for m in follower.messages] == [99]  # offered again
+    assert hub.followers == () and hub.feed.messages == []  # nobody follows: nothing kept
+
+
+def test_followers_are_told_at_once_of_headers_and_script_data_but_not_of_a_repeated_header() -> None:
+    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    follower = Follower()
+    hub.join_sender(follower)
+    follower.position = hub.follow(follower)
+    hub.publish(inter(0))
+    assert follower.urgent_calls == 0
+    vh = video_header()
+    hub.publish(vh)
+    hub.publish(metadata())
+    assert follower.urgent_calls == 2
+    hub.publish(video_header())  # the same configuration again
+    assert follower.urgent_calls == 2
+    assert [m.tag.kind for m in hub.read(follower)] == [VIDEO, VIDEO, SCRIPT]
+    assert hub.last_headers == {VIDEO: vh.payload}
+
+
+def test_leaving_stops_following() -> None:
+    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    follower = Follower()
+    hub.join_sender(follower)
+    follower.position = hub.follow(follower)
+    hub.publish(inter(0))
+    hub.leave(follower)
+    assert hub.followers == () and hub.senders == () and hub.feed.messages == []
