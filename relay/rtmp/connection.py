@@ -118,7 +118,7 @@ class _Connection:
         self.state = HANDSHAKE
         self._handshake: ServerHandshake | ClientHandshake | None = handshake
         self._reader = ChunkReader()
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []  # memoryview: shared media bodies (encoded.py)
         self._events: deque[Event] = deque()
         self._error: ProtocolError | None = None
         self.out_chunk_size = 128  # until our Set Chunk Size is queued
@@ -174,7 +174,7 @@ class _Connection:
         """Everything queued for the peer, as one bytes object."""
         return b"".join(self.take_output())
 
-    def take_output(self) -> list[bytes]:
+    def take_output(self) -> list[bytes | memoryview]:
         """Everything queued for the peer, as a list for writelines() (no join copy)."""
         out = self._out
         self._out = []
@@ -469,7 +469,9 @@ class ClientConnection(_Connection):
         if self.state != PUBLISHING:
             self._check()
             raise LocalProtocolError(f"cannot send media in state {self.state}")
-        append = self._out.append
+        out = self._out
+        append = out.append
+        extend = out.extend
         chunk_size = self.out_chunk_size
         sid = self._stream_id_le
         queued = 0
@@ -486,7 +488,7 @@ class ClientConnection(_Connection):
                 body = message.body(chunk_size, ts)
             else:
                 continue
-            append(body)
+            extend(body)
             queued += message.length
         return queued
 
@@ -501,10 +503,10 @@ class ClientConnection(_Connection):
         if ts < EXTENDED and head:
             out.append((head | (ts << 64) | self._stream_id_le).to_bytes(12, "big"))
             body = message.bodies.get(self.out_chunk_size)
-            out.append(body if body is not None else message.body(self.out_chunk_size, ts))
+            out.extend(body if body is not None else message.body(self.out_chunk_size, ts))
         elif message.sendable:
             out.append(message.header(ts, self.stream_id))
-            out.append(message.body(self.out_chunk_size, ts))
+            out.extend(message.body(self.out_chunk_size, ts))
         else:
             return 0
         return message.length

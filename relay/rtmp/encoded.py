@@ -7,6 +7,9 @@ nothing per target but the chunk size, so it is built once per chunk size and ev
 target whose chunk size matches sends the same bytes object; a target adds only its
 12-byte type-0 header (its own timestamp and message stream id).
 
+The body is kept as pieces for `writelines`: views of the payload (no copy: the GOP that
+joiners get would otherwise be held twice) and the one-byte continuation headers.
+
 One exception: past 0xFFFFFF ms the type-0 header carries the extended timestamp, and
 every type-3 continuation repeats it (5.3.1.3; Adobe's server and nginx-rtmp read it
 there). The body then depends on the timestamp too, so it is cached per (chunk size,
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import amf0
-from relay.rtmp.chunk import EXTENDED, MAX_MESSAGE_LENGTH, encode_body, encode_header
+from relay.rtmp.chunk import EXTENDED, MAX_MESSAGE_LENGTH, body_pieces, encode_header
 from relay.rtmp.connection import AUDIO_CSID, DATA_CSID, VIDEO_CSID
 
 SET_DATA_FRAME = amf0.encode("@setDataFrame")
@@ -54,21 +57,22 @@ class EncodedMessage:
         # basic header (fmt 0 | csid) | timestamp (24) | length (24) | type id (8) | stream id (32, LE).
         self.head = (csid << 88) | (length << 40) | (kind << 32) if length <= MAX_MESSAGE_LENGTH else 0
         # chunk size -> body, for timestamps below 0xFFFFFF; (ts << 32 | chunk size) -> body above.
-        self.bodies: dict[int, bytes] = {}
+        # A body is pieces for writelines: views of the payload and the continuation headers.
+        self.bodies: dict[int, tuple[bytes | memoryview, ...]] = {}
 
     @property
     def sendable(self) -> bool:
         """False for a message too long for the 24-bit length field (refused, never cut short)."""
         return self.length <= MAX_MESSAGE_LENGTH
 
-    def body(self, chunk_size: int, timestamp: int) -> bytes:
+    def body(self, chunk_size: int, timestamp: int) -> tuple[bytes | memoryview, ...]:
         """The chunked payload for a connection's chunk size, at this message's timestamp on it."""
         ts = timestamp & 0xFFFFFFFF
         key = chunk_size if ts < EXTENDED else (ts << 32) | chunk_size
         body = self.bodies.get(key)
         if body is None:
-            # One chunk: the payload itself, shared as it is (5.3.1: no continuation header).
-            body = self._wire if self.length <= chunk_size else encode_body(self._wire, chunk_size, self.csid, ts)
+            # One chunk: the payload itself (5.3.1: no continuation header).
+            body = (self._wire,) if self.length <= chunk_size else body_pieces(self._wire, chunk_size, self.csid, ts)
             self.bodies[key] = body
         return body
 

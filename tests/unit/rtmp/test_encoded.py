@@ -58,19 +58,20 @@ def test_the_body_is_built_once_per_chunk_size_and_shared() -> None:
         pair.client.data_to_send()
         pair.client.send_encoded([message], [1000])
     assert set(message.bodies) == {4096, 128}  # two chunk sizes: two bodies, no more
-    big = [pair.client.take_output() for pair in targets]
-    for out in big:
-        header, body = out
+    outs = [pair.client.take_output() for pair in targets]
+    for out, chunk_size in zip(outs, (4096, 4096, 4096, 128), strict=True):
+        header, *body = out
         assert len(header) == 12
-        assert body is message.bodies[4096 if out is not big[-1] else 128]
-    assert big[0][1] is big[1][1] is big[2][1]  # the same bytes object on every 4096 target
-    assert big[3][1] is not big[0][1]
-    for out, chunk_size in zip(big, (4096, 4096, 4096, 128), strict=True):
+        assert all(a is b for a, b in zip(body, message.bodies[chunk_size], strict=True))  # the shared pieces
         reader = ChunkReader()
         reader.set_chunk_size(chunk_size)
         reader.feed(b"".join(out))
         msg = reader.next_message()
         assert msg is not None and msg.payload == message.payload and msg.timestamp == 1000
+    # The pieces are views of the payload, not copies: the frames a joiner gets are held once.
+    views = [p for p in message.bodies[4096] if isinstance(p, memoryview)]
+    assert len(views) == 3 and all(v.obj is message.payload for v in views)
+    assert sum(len(p) for p in message.bodies[4096]) == len(message.payload) + 2  # + two 1-byte headers
 
 
 def test_past_4_66_hours_the_body_is_per_timestamp_and_still_shared() -> None:
@@ -85,10 +86,11 @@ def test_past_4_66_hours_the_body_is_per_timestamp_and_still_shared() -> None:
         pair.client.data_to_send()
         pair.client.send_encoded([message], [ts])
         outputs.append((ts, pair.client.take_output()))
-    bodies = [out[1] for _ts, out in outputs]
-    assert bodies[0] is bodies[1]  # same timestamp: shared
-    assert bodies[2] is not bodies[0] and bodies[3] is not bodies[0]
+    separators = [out[2] for _ts, out in outputs]  # header, first view, continuation header, ...
+    assert separators[0] is separators[1]  # same timestamp: the same body, shared
+    assert separators[2] is not separators[0] and separators[3] is not separators[0]
     assert len(message.bodies) == 3
+    assert all(out[1].obj is message.payload for _ts, out in outputs)  # views of the one payload, never copies
     for ts, out in outputs:
         data = b"".join(out)
         # Exactly what the one-target encoder writes, continuations repeating the timestamp when extended.
@@ -114,7 +116,7 @@ def test_a_script_tag_too_long_with_its_wrapper_is_never_sent() -> None:
         sent = pair.client.send_encoded([message, ok], [ts, ts])
         assert sent == ok.length
         out = pair.client.take_output()
-        assert len(out) == 2 and out[1] == ok.payload
+        assert len(out) == 2 and out[1] is ok.payload
     with pytest.raises(LocalProtocolError):
         pair.client.send_media(SCRIPT, 0, huge.payload)
 
