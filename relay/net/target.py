@@ -184,8 +184,9 @@ class Target(LinkOwner):
         if messages:
             if self._next_link is not None:
                 link = self._send_switching(link, messages)
-            else:
-                self._send(link, messages)
+            else:  # _send(), inline: this runs at every write of every target
+                self.bytes_sent += link.send(messages, self._timeline.map_all(messages))
+                self.tags_sent += len(messages)
         # Writability again: the write may have paused the transport (pause_writing runs inside it).
         writable = link.flow.writable
         if not (writable and buffer.live):  # a follower that keeps up stays one

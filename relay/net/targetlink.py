@@ -157,12 +157,15 @@ class TargetLink(asyncio.Protocol):
 
     def send(self, messages: Sequence[EncodedMessage], stamps: Sequence[int]) -> int:
         """Write messages at these timestamps in one writelines; the payload bytes handed over."""
+        conn = self.conn
         try:
-            sent = self.conn.send_encoded(messages, stamps)
+            sent = conn.send_encoded(messages, stamps)
         except ProtocolError as exc:
             self.fail(TargetFailure(f"cannot send: {exc}"))
             return 0
-        self.write_output()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.writelines(conn.take_output())
         return sent
 
     def send_one(self, message: EncodedMessage, timestamp: int) -> int:
