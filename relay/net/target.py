@@ -85,7 +85,7 @@ class Target(LinkOwner):
         self.bytes_sent = 0
         self._loop = asyncio.get_running_loop()
         self._ticker = write_ticker()
-        self._phase = self._ticker.new_phase()
+        self._phase = self._ticker.phase_for(live_stream)
         self._scheduled = False  # waiting for this target's slot in the ticker
         self._timeline = Timeline()
         self._link: TargetLink | None = None

@@ -1,10 +1,11 @@
 """One timer for the whole process: it writes what each target gathered, once per write_interval.
 
-Each target gets a phase when it is made: one of PHASES slots of its write interval,
-round robin. A target is flushed when its slot comes round, so it writes at most once per
-interval and holds a tag at most one interval, and the targets' writes are spread over
-PHASES moments of each interval instead of all landing at once (the platforms, or the
-benchmark's sink, then read them as they come).
+Each live stream gets a phase when its first target is made: one of PHASES slots of the
+write interval, round robin, shared by its targets. A target is flushed when its slot
+comes round, so it writes at most once per interval and holds a tag at most one interval,
+and the writes of many live streams are spread over PHASES moments of each interval
+instead of all landing at once (the platforms, or the benchmark's sink, then read them
+as they come).
 
 A target that keeps up is a *member* of its slot (`add` / `remove`): flushed every time
 the slot comes, with nothing to do per tag or per write to stay there. A target that
@@ -80,7 +81,7 @@ class _Wheel:
 class WriteTicker:
     """The process-wide write timer of one event loop."""
 
-    __slots__ = ("loop", "_wheels", "_timer", "_timer_at", "_soon", "_soon_handle", "_next_phase")
+    __slots__ = ("loop", "_wheels", "_timer", "_timer_at", "_soon", "_soon_handle", "_next_phase", "_phases")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -90,11 +91,23 @@ class WriteTicker:
         self._soon: list[Flushable] = []
         self._soon_handle: asyncio.Handle | None = None
         self._next_phase = 0
+        self._phases: dict[str, int] = {}
 
     def new_phase(self) -> int:
-        """A phase for a new target: round robin, so that targets spread over the interval."""
+        """A new phase: round robin, so that what gets one spreads over the interval."""
         phase = self._next_phase
         self._next_phase = (phase + 1) % PHASES
+        return phase
+
+    def phase_for(self, key: str) -> int:
+        """The phase of a group (a live stream's targets): the same for every member, a new one per group.
+
+        One phase per live stream rather than per target: its targets write the same bodies one
+        after the other, and a few live streams wake the loop a few times per interval, not once
+        per target (each wakeup costs about as much as a write)."""
+        phase = self._phases.get(key)
+        if phase is None:
+            phase = self._phases[key] = self.new_phase()
         return phase
 
     def schedule(self, target: Flushable, interval: float, phase: int) -> None:
@@ -165,8 +178,8 @@ class WriteTicker:
         now = self.loop.time() + _SLACK
         flush = self._flush
         for wheel in list(self._wheels.values()):
-            slots, members = wheel.slots, wheel.members
-            while wheel.count and wheel.at(wheel.cursor) <= now:
+            slots, members, origin, step = wheel.slots, wheel.members, wheel.origin, wheel.step
+            while wheel.count and origin + wheel.cursor * step <= now:  # wheel.at(), inline
                 index = wheel.cursor % PHASES
                 wheel.cursor += 1
                 once = slots[index]
