@@ -190,3 +190,10 @@ def test_a_member_is_flushed_at_each_of_its_slots_until_removed() -> None:
     ticker.remove(member, 0.1, 3)
     loop.run_timers_until(start + 1.0)
     assert len(log) == 5 and loop.live_timers == [] and ticker.scheduled == 0
+
+
+def test_a_live_streams_targets_share_a_phase_and_live_streams_spread() -> None:
+    ticker = ticker_on(FakeLoop())
+    phases = [ticker.phase_for(f"stream-{i}") for i in range(PHASES + 2)]
+    assert phases[:PHASES] == list(range(PHASES)) and phases[PHASES:] == [0, 1]  # round robin
+    assert ticker.phase_for("stream-3") == 3  # the same live stream, the same phase, for all its targets
