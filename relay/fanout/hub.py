@@ -14,7 +14,8 @@ Two kinds of subscriber:
   (queueing, or writing each tag at once) are offered every message.
 
 The wrappers of the tags a joiner needs (the init burst) are kept, so that targets
-joining together share those too. A sequence header identical to the last one of its
+joining together share those too. They are memory the GOP holds: with `wrapper_bytes`
+(what one wrapper of a tag holds), the stream state counts them against its GOP bound. A sequence header identical to the last one of its
 track (a publisher that came back sends them again) is not fed to followers.
 """
 
@@ -31,6 +32,7 @@ M = TypeVar("M")
 M_contra = TypeVar("M_contra", contravariant=True)
 
 TRIM_AT = 32  # feed length at which what every follower has read is forgotten (~0.4 s at 77 tags/s)
+KEPT_OVERHEAD = 96  # a `_kept` entry: its tuple and dict slot (~80 bytes on CPython 3.11, tracemalloc)
 
 
 class Subscriber(Protocol):
@@ -55,6 +57,12 @@ def _unwrapped(tag: Tag) -> Any:
     return tag
 
 
+def _weigh_with(weigh: Callable[[Tag], int], wrapper_bytes: Callable[[Tag], int]) -> Callable[[Tag], int]:
+    def weigh_kept(tag: Tag) -> int:
+        return weigh(tag) + KEPT_OVERHEAD + wrapper_bytes(tag)
+    return weigh_kept
+
+
 class Hub(Generic[M]):
     """Fan-out of one live stream's tags, with the state a late joiner needs."""
 
@@ -62,9 +70,13 @@ class Hub(Generic[M]):
                  "_last_header", "_kept", "_kept_frames")
 
     def __init__(self, name: str, state: StreamState | None = None,
-                 wrap: Callable[[Tag], M] | None = None) -> None:
+                 wrap: Callable[[Tag], M] | None = None,
+                 wrapper_bytes: Callable[[Tag], int] | None = None) -> None:
         self.name = name
         self.state = state if state is not None else StreamState()
+        if wrapper_bytes is not None:
+            # Every GOP tag may get a kept wrapper (as soon as a sender joins): count it as held.
+            self.state.weigh = _weigh_with(self.state.weigh, wrapper_bytes)
         self.feed: Feed[M] = Feed()
         self._wrap: Callable[[Tag], M] = wrap if wrap is not None else cast(Callable[[Tag], M], _unwrapped)
         self._subscribers: tuple[Subscriber, ...] = ()

@@ -43,7 +43,7 @@ from relay.net.ingeststats import IngestSubscriber
 from relay.net.recorder import Recorder
 from relay.net.recordings import Recordings
 from relay.net.target import Target
-from relay.rtmp.encoded import EncodedMessage
+from relay.rtmp.encoded import EncodedMessage, held_bytes
 from relay.status import (
     HealthSnapshot,
     IngestSnapshot,
@@ -69,7 +69,8 @@ class LiveStream:
     def __init__(self, config: LiveStreamConfig, recordings: Recordings | None = None) -> None:
         self.config = config
         self.name = config.name
-        self.hub = Hub(config.name, wrap=EncodedMessage)  # each tag encoded once for every target
+        # Each tag encoded once for every target; the GOP's bound counts those encodings as held.
+        self.hub = Hub(config.name, wrap=EncodedMessage, wrapper_bytes=held_bytes)
         self.observers: list[Callable[[StatusChange], None]] = []
         self._reported: dict[Target, str] = {}  # the status observers last heard of, per target
         self.targets = [self._watch(Target(config.name, t, self.hub)) for t in config.simulcast_targets]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from relay.fanout.hub import Hub
-from relay.fanout.streamstate import StreamState
+from relay.fanout.hub import KEPT_OVERHEAD, Hub
+from relay.fanout.streamstate import StreamState, tag_weight
 from relay.flv import SCRIPT, VIDEO, Tag
 from tests.support.tags import (
     audio,
@@ -243,6 +243,25 @@ def test_a_hub_without_senders_wraps_nothing_until_one_joins() -> None:
     assert Wrapped.made == 0
     assert [m.tag for m in hub.join_sender(Sender())] == [vh, k]
     assert Wrapped.made == 2
+
+
+def test_the_gop_bound_counts_the_kept_wrappers() -> None:
+    # The hub keeps a wrapper per GOP tag for joiners (from the first sender on): the state's
+    # bound counts them, so a GOP of small frames reaches it sooner than its payloads would.
+    state = StreamState(max_gop_bytes=10_000)
+    hub: Hub[Wrapped] = Hub("main", state, wrap=Wrapped, wrapper_bytes=lambda tag: 1000 + len(tag.payload))
+    hub.join_sender(Sender())
+    k = keyframe(0, size=100)
+    hub.publish(k)
+    assert state.gop_bytes == tag_weight(k) + KEPT_OVERHEAD + 1000 + 100
+    for i in range(1, 20):
+        hub.publish(inter(i * 33, size=100))
+    # Twenty tags of ~1.5 KB held each passed the bound (their payloads and Tags alone, 5.2 KB, would not):
+    # joiners wait for the next keyframe.
+    assert state.gop == [] and state.gop_bytes == 0
+    hub.publish(keyframe(2000, size=100))
+    assert len(state.gop) == 1
+    assert Hub("plain").state.weigh is tag_weight  # a hub that keeps nothing more counts the tags alone
 
 
 def test_a_sender_leaves() -> None:

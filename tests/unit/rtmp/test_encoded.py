@@ -4,14 +4,17 @@ and what a connection sends with them is byte for byte what send_media sends."""
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import pytest
 
+from relay.fanout.hub import KEPT_OVERHEAD, Hub
+from relay.fanout.streamstate import tag_weight
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import messages as m
 from relay.rtmp.chunk import EXTENDED, ChunkReader, encode_message
-from relay.rtmp.connection import ClientConnection
-from relay.rtmp.encoded import SET_DATA_FRAME, EncodedMessage
+from relay.rtmp.connection import DEFAULT_OUT_CHUNK_SIZE, ClientConnection
+from relay.rtmp.encoded import SET_DATA_FRAME, EncodedMessage, held_bytes
 from relay.rtmp.errors import LocalProtocolError
 from relay.rtmp.events import Media
 from tests.unit.rtmp.test_connection import MEDIA, Pair
@@ -136,3 +139,40 @@ def test_the_message_carries_the_tags_classification_and_leaves_the_tag_alone() 
     message.body(128, 0)
     assert not hasattr(tag, "__dict__") and tag.payload == b"\x17\x01" + PAYLOAD[:10]
     assert m.VIDEO == VIDEO
+
+
+class _Encoder:
+    """A sender that builds each message's body at the targets' chunk size, as a target's first write does."""
+
+    def offer_message(self, message: EncodedMessage) -> None:
+        message.body(DEFAULT_OUT_CHUNK_SIZE, message.timestamp)
+
+
+@pytest.mark.parametrize("size", [0, 200, 5_000, 40_000])
+def test_the_gop_bound_counts_the_shared_encodings_it_keeps(size: int) -> None:
+    # The hub keeps an EncodedMessage (with its body) for every GOP tag, for joiners to share:
+    # the GOP's memory bound must count them, or a flood of frames would hold more than it says.
+    hub: Hub[EncodedMessage] = Hub("studio", wrap=EncodedMessage, wrapper_bytes=held_bytes)
+    hub.join_sender(_Encoder())
+    payloads = [b"\x17\x01" + PAYLOAD[: max(0, size - 2)]] + [
+        b"\x27\x01" + random.Random(i).randbytes(max(0, size - 2)) for i in range(1, 200)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i, payload in enumerate(payloads):
+            hub.publish(Tag(VIDEO, i * 33, payload))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(hub.state.gop) == len(payloads)
+    payload_bytes = sum(map(len, payloads))
+    assert hub.state.gop_bytes == sum(tag_weight(t) + KEPT_OVERHEAD + held_bytes(t) for t in hub.state.gop)
+    # What is held beyond the payloads (made before measuring) is within the count, and near it.
+    assert grown <= hub.state.gop_bytes - payload_bytes <= 2 * grown + 100 * len(payloads)
+
+
+def test_held_bytes_counts_a_body_per_chunk_and_the_wrapped_copy_of_script_data() -> None:
+    small, large = Tag(VIDEO, 0, b"\x27\x01"), Tag(VIDEO, 0, b"\x27\x01" + bytes(3 * DEFAULT_OUT_CHUNK_SIZE))
+    assert held_bytes(large) - held_bytes(small) >= 4 * 184  # four memoryviews at least
+    script_tag = Tag(SCRIPT, 0, bytes(1000))
+    assert held_bytes(script_tag) > held_bytes(Tag(AUDIO, 0, bytes(1000))) + 1000
