@@ -27,6 +27,7 @@ from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import amf0
 from relay.rtmp.chunk import EXTENDED, body_pieces, encode_header
 from relay.rtmp.connection import AUDIO_CSID, DATA_CSID, DEFAULT_OUT_CHUNK_SIZE, VIDEO_CSID
+from relay.rtmp.errors import LocalProtocolError
 from relay.rtmp.limits import MAX_MESSAGE_LENGTH
 
 SET_DATA_FRAME = amf0.encode("@setDataFrame")
@@ -78,7 +79,10 @@ class EncodedMessage:
         wire = SET_DATA_FRAME + tag.payload if kind == SCRIPT else tag.payload
         self._wire = wire
         length = self.length = len(wire)
-        csid = self.csid = CSID_FOR_KIND[kind]
+        csid = CSID_FOR_KIND.get(kind)
+        if csid is None:  # as send_media/send_shared: no message of another type goes on a media chunk stream
+            raise LocalProtocolError(f"no chunk stream for message kind {kind}")
+        self.csid = csid
         # The type-0 header (5.3.1.2.1) as a 96-bit integer, less timestamp and stream id:
         # basic header (fmt 0 | csid) | timestamp (24) | length (24) | type id (8) | stream id (32, LE).
         self.head = (csid << 88) | (length << 40) | (kind << 32) if length <= MAX_MESSAGE_LENGTH else 0

@@ -124,6 +124,36 @@ def test_a_script_tag_too_long_with_its_wrapper_is_never_sent() -> None:
         pair.client.send_media(SCRIPT, 0, huge.payload)
 
 
+def test_a_message_too_long_has_no_header_and_send_message_skips_it() -> None:
+    huge = EncodedMessage(Tag(SCRIPT, 0, b"\x02\x00\x0aonMetaData" + bytes(0xFFFFFF)))
+    assert not huge.sendable and huge.head == 0  # never on the fast path
+    with pytest.raises(LocalProtocolError):
+        huge.header(0, 1)
+    pair = published(4096)
+    pair.client.data_to_send()
+    assert pair.client.send_message(huge, 10) == 0 and pair.client.send_message(huge, 0x1000000) == 0
+    assert pair.client.take_output() == []
+
+
+def test_a_tag_of_another_kind_is_refused() -> None:
+    with pytest.raises(LocalProtocolError):
+        EncodedMessage(Tag(20, 0, b"\x02\x00\x04play"))  # a command, not media
+
+
+def test_output_bytes_counts_shared_bodies_as_their_bytes() -> None:
+    # The bodies are memoryviews of the payload: the output bound must read their size in bytes.
+    pair = published(128)
+    pair.client.data_to_send()
+    tags = [Tag(VIDEO, 33 * i, b"\x27\x01" + PAYLOAD) for i in range(3)] + [Tag(AUDIO, 5, b"\xaf\x01" + bytes(7))]
+    pair.client.send_encoded([EncodedMessage(t) for t in tags], [t.timestamp for t in tags])
+    pair.client.send_message(EncodedMessage(Tag(VIDEO, 200, b"\x17\x01" + PAYLOAD)), 200)
+    queued = pair.client.output_bytes
+    out = pair.client.take_output()
+    assert any(isinstance(piece, memoryview) for piece in out)
+    assert queued == len(b"".join(out)) > 4 * len(PAYLOAD)
+    assert pair.client.output_bytes == 0
+
+
 def test_send_encoded_refuses_outside_publishing() -> None:
     client = ClientConnection("live", "rtmp://192.0.2.1/live", "key")
     with pytest.raises(LocalProtocolError):
