@@ -352,7 +352,6 @@ class ChunkReader:
 
 # --- writing ---------------------------------------------------------------------------
 
-
 def _basic_header(fmt: int, csid: int) -> bytes:
     """The 1-, 2- or 3-byte basic header (5.3.1.1)."""
     if 2 <= csid <= 63:
