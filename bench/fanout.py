@@ -233,10 +233,12 @@ class System:
 
 
 class RelaySystem(System):
-    name = "relay"
+    """The relay; `write_interval` None leaves the config's default (the schema's), else sets target_defaults."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, name: str = "relay", write_interval: float | None = None) -> None:
         self.workdir = workdir
+        self.name = name
+        self.write_interval = write_interval
         self.daemon: RelayProcess | None = None
 
     def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
@@ -246,7 +248,7 @@ class RelaySystem(System):
             return slow_port if slow_port is not None and k == targets else sink_port
 
         port = free_port()
-        config = {
+        config: dict[str, Any] = {
             "server": {"listen": f"127.0.0.1:{port}", "app": INGEST_APP},
             "live_streams": [
                 {
@@ -261,6 +263,8 @@ class RelaySystem(System):
                 for i in range(n)
             ],
         }
+        if self.write_interval is not None:
+            config["target_defaults"] = {"write_interval": self.write_interval}
         path = write_config(self.workdir / "relay.yaml", config)
         self.daemon = RelayProcess(path)
         self.daemon.wait_for("relay_listening", timeout=15)
@@ -411,7 +415,9 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
             # One proxy (a thread of this process) for all N slow targets; each connection gets its own rate.
             proxy = ThrottleProxy(sink_port, args.slow_rate).start()
         if system_name == "relay":
-            system = RelaySystem(workdir)
+            system = RelaySystem(workdir, "relay", args.relay_write_interval)
+        elif system_name == "relay-wi0":
+            system = RelaySystem(workdir, "relay-wi0", 0.0)
         elif system_name == "nginx":
             system = NginxSystem(workdir, stat=slow)
         else:
@@ -461,7 +467,7 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
         before = {role: cpu_of(ps) for role, ps in pids.items()}
         machine_before = machine_ticks()
         t_before = time.monotonic_ns()
-        if args.profile and system_name == "relay":
+        if args.profile and isinstance(system, RelaySystem):
             profiler = _start_profiler(pids["system"][0], args.window, workdir, args.profile)
         rss_samples = _sample_rss_until(we, pids["system"])
         after = {role: cpu_of(ps) for role, ps in pids.items()}
@@ -780,9 +786,8 @@ def table(n: int, targets: int, summaries: dict[str, dict[str, Any]], window: fl
           scenario: str = "standard", slow_rate: int = 0) -> str:
     systems = list(summaries)
     head = ["metric", *systems]
-    both = "relay" in summaries and "nginx" in summaries
-    if both:
-        head.append("relay/nginx")
+    relays = [s for s in systems if s.startswith("relay")] if "nginx" in summaries else []
+    head += [f"{r}/nginx" for r in relays]
     title = (f"N = {n} live streams x {targets} targets = {n * targets} outgoing streams "
              f"(window {window:g} s after {warmup:g} s warm-up)")
     rows = ROWS
@@ -795,8 +800,8 @@ def table(n: int, targets: int, summaries: dict[str, dict[str, Any]], window: fl
     for key, label, fmt, ratio in rows:
         cells = [label, *("-" if (s == "direct" and key in SYSTEM_ONLY) or key not in summaries[s]
                           else fmt.format(summaries[s][key]) for s in systems)]
-        if both:
-            a, b = summaries["relay"].get(key), summaries["nginx"].get(key)
+        for relay in relays:
+            a, b = summaries[relay].get(key), summaries["nginx"].get(key)
             cells.append(f"{a / b:.2f}" if ratio and isinstance(a, (int, float)) and b else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -808,7 +813,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", type=int, default=6, choices=range(1, 7))
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--window", type=float, default=20.0)
-    ap.add_argument("--systems", nargs="+", default=["relay", "nginx"], choices=["relay", "nginx", "direct"])
+    ap.add_argument("--systems", nargs="+", default=["nginx", "relay", "relay-wi0"],
+                    choices=["relay", "relay-wi0", "nginx", "direct"],
+                    help="relay: the config's default write_interval (or --relay-write-interval); "
+                         "relay-wi0: write_interval 0 (a write per tag, as before issue #9)")
+    ap.add_argument("--relay-write-interval", type=float, default=None, metavar="SECONDS",
+                    help="the 'relay' system's write_interval (default: the schema's default)")
     ap.add_argument("--baseline", action="store_true", help="also measure 'direct' (loadgen -> sink, no relay)")
     ap.add_argument("--profile", nargs="?", const="python", choices=["python", "native"],
                     help="py-spy the relay during its window (perturbs the figures; 'native' also samples C frames "
@@ -818,10 +828,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="slow-target: each stream's last target reads at --slow-rate through a throttling proxy")
     ap.add_argument("--slow-rate", type=int, default=50_000, help="bytes a second the slow target reads (slow-target)")
     ap.add_argument("--tables", type=Path, metavar="RESULTS_JSON",
-                    help="measure nothing: print the tables of an earlier run's --json file")
+                    help="measure nothing: print the tables of an earlier run's results.json (with --out: "
+                         "write its summary again)")
+    ap.add_argument("--out", type=Path, metavar="PREFIX",
+                    help="write PREFIX.md (tables), PREFIX.json (summary figures) and PREFIX.svg (CPU chart)")
     args = ap.parse_args(argv)
     if args.tables:
-        print_tables(json.loads(args.tables.read_text()))
+        earlier = json.loads(args.tables.read_text())
+        print_tables(earlier)
+        if args.out:
+            _write_outputs(args.out, earlier)
         return 0
     if args.baseline and "direct" not in args.systems:
         args.systems.append("direct")
@@ -846,7 +862,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"-- N={n} {system_name} ...", flush=True)
             try:
                 result = run_one(system_name, n, args, run_dir)
-            except (RuntimeError, TimeoutError, OSError) as exc:
+            except (RuntimeError, TimeoutError, OSError, AssertionError) as exc:  # AssertionError: RelayProcess waits
                 print(f"   FAILED: {exc}", flush=True)
                 traceback.print_exc()
                 out["runs"].append({"system": system_name, "streams": n, "error": str(exc)})
@@ -866,18 +882,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
     (run_dir / "results.json").write_text(json.dumps(out, indent=1, default=str))
+    if args.out:
+        _write_outputs(args.out, out)
     return status
+
+
+def _write_outputs(prefix: Path, out: dict[str, Any]) -> None:
+    from bench.report import write_report
+
+    a = out["args"]
+    by_n = _summaries_by_n(out)
+    tables = [table(n, int(a["targets"]), row, float(a["window"]), float(a["warmup"]),
+                    a.get("scenario", "standard"), int(a.get("slow_rate", 0))) for n, row in by_n.items()]
+    for path in write_report(prefix, out, by_n, tables):
+        print(f"wrote {path}")
+
+
+def _summaries_by_n(out: dict[str, Any]) -> dict[int, dict[str, dict[str, Any]]]:
+    by_n: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in out["runs"]:
+        if "error" not in r:
+            by_n.setdefault(r["streams"], {})[r["system"]] = summarize(r)
+    return by_n
 
 
 def print_tables(out: dict[str, Any]) -> None:
     """The tables of a results file, as the run printed them (with this version's rows)."""
     a = out["args"]
     print(f"command: {out['command']}\nmachine: {out['machine']}\ncode: {out['code']}\n")
-    by_n: dict[int, dict[str, dict[str, Any]]] = {}
-    for r in out["runs"]:
-        if "error" not in r:
-            by_n.setdefault(r["streams"], {})[r["system"]] = summarize(r)
-    for n, summaries in by_n.items():
+    for n, summaries in _summaries_by_n(out).items():
         print(table(n, int(a["targets"]), summaries, float(a["window"]), float(a["warmup"]),
                     a.get("scenario", "standard"), int(a.get("slow_rate", 0))))
         print()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import Protocol
 
 from relay.errors import RelayError
 
@@ -98,14 +99,29 @@ def is_enhanced(kind: int, payload: bytes | memoryview) -> bool:
     return kind == AUDIO and payload[0] >> 4 == _AUDIO_EX_HEADER
 
 
+class TagLike(Protocol):
+    """What the fan-out's policies read from a tag: a Tag, or a message that carries one's fields."""
+
+    @property
+    def kind(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def is_keyframe(self) -> bool: ...
+    @property
+    def is_header(self) -> bool: ...
+
+
 class Tag:
     """One FLV tag body with its classification; shared, never mutated, by every subscriber.
 
-    `wire` is a cache slot for the encoded chunk body: the first target to send the tag
-    fills it in and every other target reuses the same bytes (nginx-rtmp's shared buffer).
+    Whatever is derived from a tag for sending (its chunk bytes) lives elsewhere, in an
+    object the hub owns (relay/rtmp/encoded.py), never on the tag.
     """
 
-    __slots__ = ("kind", "timestamp", "payload", "is_keyframe", "is_header", "wire")
+    __slots__ = ("kind", "timestamp", "payload", "is_keyframe", "is_header")
 
     def __init__(self, kind: int, timestamp: int, payload: bytes) -> None:
         self.kind = kind
@@ -120,7 +136,6 @@ class Tag:
         else:
             self.is_header = False
             self.is_keyframe = False
-        self.wire: object = None
 
     def __repr__(self) -> str:
         flags = "key " if self.is_keyframe else ("header " if self.is_header else "")

@@ -23,18 +23,18 @@ class TargetSnapshot:
     passthrough: str
     url: str  # without the key
     status: str
-    error_severity: str | None  # normal (it retries) or fatal (it waits), while errored
-    last_error: str | None
+    error_severity: str | None  # "normal" (retrying) or "fatal" (stopped retrying) while errored
+    last_error: str | None  # the publish session's latest failure, kept after recovery (keys redacted)
     next_attempt_at: float | None  # Unix time of the next attempt while errored
-    connected_since: float | None  # Unix time the current connection started broadcasting
-    reconnects: int  # successful connections after the first
-    connections: int
-    bytes_sent: int
+    connected_since: float | None  # Unix time the current connection began publishing
+    reconnects: int  # successful connections after the first one, over the live stream's lifetime
+    connections: int  # successful connections
+    bytes_sent: int  # payload bytes handed to the transport
     tags_sent: int
     dropped_frames: int
     dropped_bytes: int
     tls_verify: bool
-    write_interval: float
+    write_interval: float  # seconds of media gathered into one write
 
     def to_json(self) -> dict[str, Any]:
         """The simulcast target object of the status API."""

@@ -119,9 +119,10 @@ class TargetDefaults(Section):
     """Deadlines of each step of a target's connection."""
     queue: QueuePolicy = QueuePolicy()
     """A target's bounded queue."""
-    write_interval: float = Field(0.05, ge=0, le=0.1)
-    """Seconds of media gathered into one write to a target (fewer, larger writes cost less CPU;
-    platforms buffer seconds); 0 writes each frame at once."""
+    write_interval: float = Field(0.1, ge=0, le=0.1)
+    """Seconds of media gathered into one write to a target: fewer, larger writes cost much less
+    CPU, and platforms buffer seconds of video, so a tag waits at most this long; 0 writes each
+    frame at once."""
     enhanced_rtmp: Literal["auto", "always", "never"] = "auto"
     """Announce Enhanced RTMP (HEVC, AV1) to the target: auto = when the publisher's stream uses it;
     never = for servers that cannot parse the announcement."""

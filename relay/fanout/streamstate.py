@@ -8,6 +8,8 @@ loses the first GOP on every target).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from relay.flv import SCRIPT, VIDEO, Tag, is_metadata
 
 DEFAULT_MAX_GOP_BYTES = 32 * 1024 * 1024
@@ -20,15 +22,24 @@ TAG_OVERHEAD = 160
 DEFAULT_MAX_GOP_TAGS = 8192
 
 
+def tag_weight(tag: Tag) -> int:
+    """Memory one cached tag holds: its payload and TAG_OVERHEAD."""
+    return len(tag.payload) + TAG_OVERHEAD
+
+
 class StreamState:
     """Cached metadata, sequence headers and current GOP of one live stream."""
 
     __slots__ = ("metadata", "audio_header", "video_header", "gop", "gop_bytes", "max_gop_bytes", "max_gop_tags",
-                 "has_video", "publisher_enhanced")
+                 "has_video", "publisher_enhanced", "weigh")
 
-    def __init__(self, max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES, max_gop_tags: int = DEFAULT_MAX_GOP_TAGS) -> None:
+    def __init__(self, max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES, max_gop_tags: int = DEFAULT_MAX_GOP_TAGS,
+                 weigh: Callable[[Tag], int] = tag_weight) -> None:
         self.max_gop_bytes = max_gop_bytes
         self.max_gop_tags = max_gop_tags
+        # What a GOP tag costs in memory. The hub replaces it when it keeps more per tag
+        # (the targets' shared encoded form of each tag the GOP holds: hub.py).
+        self.weigh = weigh
         self.reset()
 
     def reset(self) -> None:
@@ -37,7 +48,7 @@ class StreamState:
         self.audio_header: Tag | None = None
         self.video_header: Tag | None = None
         self.gop: list[Tag] = []
-        self.gop_bytes = 0  # memory the GOP holds: payloads plus TAG_OVERHEAD per tag
+        self.gop_bytes = 0  # memory the GOP holds: weigh() of each tag (payload, TAG_OVERHEAD, wrappers)
         self.has_video = False
         # The publisher's connect declared Enhanced RTMP (fourCcList...): set by the live
         # stream when a publisher claims it; targets mirror it (relay/fanout/enhanced.py).
@@ -61,12 +72,12 @@ class StreamState:
             self.has_video = True
             if tag.is_keyframe:
                 self.gop = [tag]
-                self.gop_bytes = len(tag.payload) + TAG_OVERHEAD
+                self.gop_bytes = self.weigh(tag)
                 return
         if not self.gop:
             return  # no keyframe yet: nothing a joiner could decode from
         self.gop.append(tag)
-        self.gop_bytes += len(tag.payload) + TAG_OVERHEAD
+        self.gop_bytes += self.weigh(tag)
         if self.gop_bytes > self.max_gop_bytes or len(self.gop) > self.max_gop_tags:
             # A GOP this long is a misconfigured encoder; rather than hold it all, joiners
             # wait for the next keyframe.

@@ -7,7 +7,9 @@ Source timestamps are 32-bit and may wrap, so differences are taken modulo 2^32.
 
 from __future__ import annotations
 
-from relay.flv import SCRIPT, Tag
+from collections.abc import Sequence
+
+from relay.flv import SCRIPT, TagLike
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
@@ -37,7 +39,7 @@ class Timeline:
         if self.origin is not None:
             self._jump = max(0, gap_ms)
 
-    def map(self, tag: Tag) -> int:
+    def map(self, tag: TagLike) -> int:
         """The timestamp to send a tag with."""
         kind = tag.kind
         frame = not (tag.is_header or kind == SCRIPT)
@@ -64,3 +66,29 @@ class Timeline:
             ts = last
         self.last[kind] = ts
         return ts
+
+    def map_all(self, tags: Sequence[TagLike]) -> list[int]:
+        """map() of each tag in turn, in one call: the send path maps a whole write at once, and a
+        call per tag and target is the largest cost left on it. The same steps as map(), inline."""
+        if self.origin is None or self._jump is not None:
+            return [self.map(tag) for tag in tags]  # the first frames, or right after a discontinuity
+        source, elapsed, offset, last = self._source, self._elapsed, self.offset, self.last
+        out: list[int] = []
+        append = out.append
+        for tag in tags:
+            kind = tag.kind
+            timestamp = tag.timestamp
+            diff = (timestamp - source) % _WRAP
+            if diff >= _HALF:
+                diff -= _WRAP
+            moved = elapsed + diff
+            if not (tag.is_header or kind == SCRIPT):
+                source, elapsed = timestamp, moved
+            ts = offset + moved
+            previous = last.get(kind, offset)
+            if ts < previous:
+                ts = previous
+            last[kind] = ts
+            append(ts)
+        self._source, self._elapsed = source, elapsed
+        return out

@@ -44,17 +44,18 @@ from relay.fanout.hub import Hub
 from relay.fanout.ingest import IngestMeter
 from relay.flv import Tag
 from relay.logs import get_logger
+from relay.fanout.targetstatus import ERRORED, STARTING, Transition
 from relay.net.ingeststats import IngestSubscriber
 from relay.net.recorder import Recorder
 from relay.net.recordings import Recordings
-from relay.net.target import ERRORED, STARTING, Target
+from relay.net.target import Target
+from relay.rtmp.encoded import EncodedMessage, held_bytes
 from relay.status import (
     HealthSnapshot,
     IngestSnapshot,
     LiveStreamSnapshot,
     RecordingReady,
     StatusChange,
-    TargetSnapshot,
 )
 
 IDLE = "idle"
@@ -85,10 +86,10 @@ class LiveStream:
     def __init__(self, config: LiveStreamConfig, recordings: Recordings | None = None) -> None:
         self.config = config
         self.name = config.name
-        self.hub = Hub(config.name)
+        # Each tag encoded once for every target; the GOP's bound counts those encodings as held.
+        self.hub = Hub(config.name, wrap=EncodedMessage, wrapper_bytes=held_bytes)
         self.observers: list[Callable[[StatusChange], None]] = []
         self._reported: dict[Target, str] = {}  # the status observers last heard of, per target
-        self._last_errors: dict[Target, str] = {}
         self.targets = [self._watch(Target(config.name, t, self.hub)) for t in config.simulcast_targets]
         self.publisher: Publisher | None = None
         self.log = get_logger(live_stream=config.name)
@@ -213,7 +214,6 @@ class LiveStream:
         self.targets = targets
         self.config = plan.config
         self._reported = {t: s for t, s in self._reported.items() if t in targets}
-        self._last_errors = {t: e for t, e in self._last_errors.items() if t in targets}
         if self.status == ACTIVE:
             for target in plan.new:
                 target.start()
@@ -273,7 +273,7 @@ class LiveStream:
             publisher_connected=self.publisher is not None, awaiting_publisher=self.awaiting_publisher,
             sessions=self.sessions, active_since=self.active_since,
             bytes_received=self.bytes_received,
-            simulcast_targets=tuple(target_snapshot(t, self._last_errors.get(t)) for t in self.targets),
+            simulcast_targets=tuple(t.snapshot() for t in self.targets),
             ingest=ingest, health=health,
             recording=self.recorder.snapshot() if self.recorder is not None else None,
         )
@@ -299,15 +299,13 @@ class LiveStream:
         target.status_listener = self._target_status
         return target
 
-    def _target_status(self, target: Target) -> None:
-        """A target set its status (called by the Target): tell observers of real changes."""
+    def _target_status(self, target: Target, transition: Transition) -> None:
+        """A target's status policy took an event (called by the Target): tell observers of real changes."""
         if target not in self.targets:
             return  # a retired target's last words are not this stream's status
-        status = target.status
-        if status == ERRORED and target.reason:
-            self._last_errors[target] = target.reason
+        status = transition.after
         # An errored target that gives up (severity fatal) is news again; its retries are not.
-        state = f"{status}:{target.severity}" if status == ERRORED else status
+        state = f"{status}:{transition.severity}" if status == ERRORED else status
         reported = self._reported.get(target, IDLE)
         if state == reported or (reported.startswith(ERRORED) and status == STARTING):
             return
@@ -324,30 +322,11 @@ class LiveStream:
             return
         change = StatusChange(
             type=event_type, live_stream=self.snapshot(),
-            target=None if target is None else target_snapshot(target, self._last_errors.get(target)),
+            target=None if target is None else target.snapshot(),
             at=time.time(), recording=recording,
         )
         for observer in self.observers:
             observer(change)
-
-
-def target_snapshot(target: Target, last_error: str | None) -> TargetSnapshot:
-    """A target's snapshot from its attributes.
-
-    Stand-in until the send path provides Target.snapshot() (CONTRACTS.md); replace the
-    calls with target.snapshot() then, and drop `last_error` tracking in LiveStream.
-    """
-    errored = target.status == ERRORED
-    return TargetSnapshot(
-        passthrough=target.config.passthrough, url=target.config.url, status=target.status,
-        error_severity=target.severity if errored else None,
-        last_error=target.reason if errored and target.reason else last_error,
-        next_attempt_at=target.next_attempt_at, connected_since=target.broadcasting_since,
-        reconnects=max(0, target.connections - 1), connections=target.connections,
-        bytes_sent=target.sent_bytes, tags_sent=target.sent_tags,
-        dropped_frames=target.queue.dropped_frames, dropped_bytes=target.queue.dropped_bytes,
-        tls_verify=target.config.tls_verify, write_interval=target.config.write_interval,
-    )
 
 
 def _peer_address(publisher: Publisher) -> str | None:

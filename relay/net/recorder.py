@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from relay.config import RecordingConfig
 from relay.fanout.hub import Hub
@@ -231,7 +232,7 @@ class Recorder:
         self._timeline = Timeline()
         self._await_keyframe = True  # video before the first keyframe could not be decoded
         self._writer: WriterThread | None = None
-        self._hub: Hub | None = None
+        self._hub: Hub[Any] | None = None
 
     @property
     def folder(self) -> str:
@@ -244,7 +245,7 @@ class Recorder:
         assert self._writer is not None, "start() first"
         return self._writer.done
 
-    def start(self, hub: Hub) -> None:
+    def start(self, hub: Hub[Any]) -> None:
         """Begin the session's file and take the live stream's tags."""
         self.started_at = self._clock()
         self.status = RECORDING

@@ -59,7 +59,7 @@ class Recordings:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def start(self, live_stream: str, config: RecordingConfig, hub: Hub) -> Recorder:
+    def start(self, live_stream: str, config: RecordingConfig, hub: Hub[Any]) -> Recorder:
         """A publish session begins: its recorder, subscribed to the hub."""
         recorder = Recorder(live_stream, config, self._config().recording.max_buffer_bytes)
         recorder.start(hub)

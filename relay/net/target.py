@@ -1,22 +1,23 @@
-"""One simulcast target: its session task, its status, and what it sends.
+"""One simulcast target: its session task, and the glue between the hub and its connection.
 
-A target runs one asyncio task per publish session of its live stream, trying to keep
-a TargetLink (targetlink.py) publishing, with exponential backoff and jitter between
-attempts. Each attempt is a fresh RTMP session: a new Timeline starting at 0, an empty
-queue and the hub's init burst (metadata, sequence headers, current GOP), so nothing
-stale is replayed after a reconnect.
+A target runs one asyncio task per publish session of its live stream, keeping a
+TargetLink (targetlink.py) publishing. Each attempt is a fresh RTMP session: a new
+Timeline starting at 0, an empty queue and the hub's init burst (metadata, sequence
+headers, current GOP), so nothing stale is replayed after a reconnect.
 
-The publisher's read path reaches a target only through `offer()`, which never awaits.
-A target that is caught up (nothing queued, its socket taking data) writes the tag at
-once: one `writelines` of a 12-byte header and the body shared by every target, which is
-all the per-target work a tag costs. Otherwise the tag is queued and one flush per
-event-loop iteration writes everything queued. While the socket's buffer is over its
-high-water mark the link is paused and the queue's bound and drop policy take over; a
-target that stays behind for `max_behind_seconds` is disconnected and reconnects.
+The decisions live in pure code, and this module carries them out:
+- status and retry policy (idle / starting / broadcasting / errored, severity,
+  refusals, backoff): relay/fanout/targetstatus.py, one event at a time; each
+  transition also goes to `status_listener` (the live stream, for its webhooks);
+- whether a connect announces Enhanced RTMP: relay/fanout/enhanced.py, at each connect;
+- what to send and when (gathered while caught up, queued under a bound while not):
+  relay/fanout/sendbuffer.py, which the hub offers each tag to;
+- a tag's chunk bytes, built once for every target: relay/rtmp/encoded.py;
+- flow control: relay/net/flowcontrol.py; the write timer: relay/net/writetick.py.
 
-Statuses use Mux's words: idle, starting, broadcasting, errored; an errored target has a
-severity, `normal` (it retries) or `fatal` (the platform refused the stream key several
-times in a row: it waits for the next publish session or a config change).
+The publisher's read path reaches a target only through its SendBuffer, which never
+awaits. A target that is caught up gathers tags for `write_interval` and then writes them
+with one `writelines`: per tag and target, a timestamp mapping and a 12-byte header.
 """
 
 from __future__ import annotations
@@ -32,66 +33,76 @@ from relay.fanout.backoff import Backoff
 from relay.fanout.enhanced import announce_enhanced
 from relay.fanout.hub import Hub
 from relay.fanout.queue import TargetQueue
+from relay.fanout.sendbuffer import SendBuffer
+from relay.fanout.targetstatus import (
+    CONNECT,
+    CONNECTED,
+    FAILED,
+    REFUSED,
+    RETRY,
+    START,
+    STOP,
+    SWITCHED,
+    WAIT_RETRY,
+    WAIT_STOP,
+    TargetStatus,
+    Transition,
+)
 from relay.fanout.timeline import Timeline
-from relay.flv import VIDEO, Tag
+from relay.flv import VIDEO, TagLike
 from relay.logs import get_logger
 from relay.net.targetlink import (
     Endpoint,
     LinkOwner,
     TargetFailure,
     TargetLink,
-    endpoint_from_tc_url,
     open_link,
+    reconnect_endpoint,
 )
-from relay.rtmp.chunk import EXTENDED, encode_body
+from relay.net.writetick import write_ticker
+from relay.rtmp.encoded import EncodedMessage
+from relay.status import TargetSnapshot
 
-IDLE = "idle"
-STARTING = "starting"
-BROADCASTING = "broadcasting"
-ERRORED = "errored"
-
-NORMAL = "normal"
-FATAL = "fatal"
-FATAL_REFUSALS = 3  # consecutive stream-key refusals before retrying stops
 DROP_LOG_INTERVAL = 1.0  # seconds between two target_dropping lines of one target
-_WRAP = 1 << 32
+# At the end of a session, how long a paused link may take to accept what is still queued;
+# then close_cleanly() has CLOSE_TIMEOUT of its own (shutdown allows 4 s in all).
+DRAIN_TIMEOUT = 1.0
 
 
 class Target(LinkOwner):
     """A simulcast target of one live stream, with its status and counters."""
 
-    def __init__(self, live_stream: str, config: TargetConfig, hub: Hub,
+    def __init__(self, live_stream: str, config: TargetConfig, hub: Hub[EncodedMessage],
                  rand: Callable[[], float] = random.random) -> None:
         self.live_stream = live_stream
         self.config = config
         self.hub = hub
         self.log = get_logger(live_stream=live_stream, target=config.passthrough)
-        self.status = IDLE
-        self.reason: str | None = None
-        self.severity = NORMAL
-        self.next_attempt_at: float | None = None  # wall clock (time.time()) of the next attempt
-        self.broadcasting_since: float | None = None  # wall clock
-        self.queue = TargetQueue(config.queue.max_bytes, int(config.queue.max_seconds * 1000))
-        self.backoff = Backoff(config.reconnect.initial_delay, config.reconnect.max_delay, rand)
-        self.sent_tags = 0
-        self.sent_bytes = 0
-        self.connections = 0
+        self.policy = TargetStatus(Backoff(config.reconnect.initial_delay, config.reconnect.max_delay, rand),
+                                   config.reconnect.reset_after)
+        self.queue: TargetQueue[EncodedMessage] = TargetQueue(config.queue.max_bytes,
+                                                              int(config.queue.max_seconds * 1000))
+        self.buffer: SendBuffer[EncodedMessage] = SendBuffer(hub, self.queue, self,
+                                                             immediate=config.write_interval <= 0)
+        self.tags_sent = 0
+        self.bytes_sent = 0
+        self._loop = asyncio.get_running_loop()
+        self._ticker = write_ticker()
+        self._phase = self._ticker.phase_for(live_stream)
+        self._scheduled = False  # waiting for this target's slot in the ticker
         self._timeline = Timeline()
         self._link: TargetLink | None = None
         self._next_link: TargetLink | None = None  # ready to take over at the next keyframe
         self._switch_task: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[bool]] = set()  # old links of a switch, unpublishing
         self._link_changed = asyncio.Event()
-        self._sent_headers: dict[int, bytes] = {}
-        self._flush_scheduled = False
-        self._direct_link: TargetLink | None = None  # set while caught up: offer() writes at once
-        self._loop = asyncio.get_running_loop()
-        self._drops_seen = 0
         self._drops_logged = 0
-        self._drop_logged_at = 0.0
+        self._drop_logged_at = -DROP_LOG_INTERVAL
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._restart = False
-        self.status_listener: Callable[[Target], None] | None = None  # told of every _set_status (webhooks)
+        # Told of every event the status policy takes (the live stream's webhooks pick the news).
+        self.status_listener: Callable[[Target, Transition], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -126,108 +137,117 @@ class Target(LinkOwner):
     def resync(self, gap_ms: int) -> None:
         """The publisher came back within the reconnect window: continue the same broadcast
         from the new session's first keyframe, timestamps moving on by `gap_ms`."""
-        self._leave_direct()  # the queue waits for the new session's keyframe
-        self.queue.resync()
+        self.buffer.resync()
         self._timeline.discontinuity(gap_ms)
 
-    # -- the publisher's side ----------------------------------------------------------
+    def snapshot(self) -> TargetSnapshot:
+        """This target's status and counters, at this moment."""
+        policy, config = self.policy, self.config
+        return TargetSnapshot(
+            passthrough=config.passthrough, url=config.url, status=policy.status,
+            error_severity=policy.severity, last_error=policy.last_error, next_attempt_at=policy.next_attempt_at,
+            connected_since=policy.connected_since, reconnects=policy.reconnects, connections=policy.connections,
+            bytes_sent=self.bytes_sent, tags_sent=self.tags_sent, dropped_frames=self.queue.dropped_frames,
+            dropped_bytes=self.queue.dropped_bytes, tls_verify=config.tls_verify, write_interval=config.write_interval,
+        )
 
-    def offer(self, tag: Tag) -> None:
-        """Send or queue a tag for this target (called on the publisher's read path; never blocks)."""
-        queue = self.queue
-        link = self._direct_link
-        if link is not None:
-            if tag.kind == VIDEO:
-                # The queue is bypassed, but must know the stream has video: a later drop
-                # then resyncs on a keyframe rather than on any frame.
-                queue.has_video = True
-            self._send(link, tag)
-            link.write_output()
+    # -- the send buffer's owner: writing --------------------------------------------------
+
+    def send_soon(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._ticker.schedule(self, self.config.write_interval, self._phase)
+
+    def send_now(self) -> None:
+        self.write()
+
+    def send_message(self, message: EncodedMessage) -> None:
+        """write_interval 0, caught up: this tag alone, now (the link takes data: else not live)."""
+        link = self._link
+        assert link is not None
+        self.bytes_sent += link.send_one(message, self._timeline.map(message))
+        self.tags_sent += 1
+
+    def set_following(self, following: bool) -> None:
+        if following:
+            self._ticker.add(self, self.config.write_interval, self._phase)
+        else:
+            self._ticker.remove(self, self.config.write_interval, self._phase)
+
+    def flush(self) -> None:
+        """This target's slot in the write ticker came."""
+        self._scheduled = False
+        self.write()
+
+    def write(self) -> None:
+        """Write what the send buffer holds for now, in one writelines."""
+        link = self._link
+        if link is None or link.closing:
             return
-        queue.push(tag)
-        if queue.dropped_frames != self._drops_seen:
-            self._drops_seen = queue.dropped_frames
-            self._on_drops(tag)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        buffer = self.buffer
+        messages = buffer.take(link.flow.writable)
+        if messages:
+            if self._next_link is not None:
+                link = self._send_switching(link, messages)
+            else:  # _send(), inline: this runs at every write of every target
+                self.bytes_sent += link.send(messages, self._timeline.map_all(messages))
+                self.tags_sent += len(messages)
+        # Writability again: the write may have paused the transport (pause_writing runs inside it).
+        writable = link.flow.writable
+        if not (writable and buffer.live):  # a follower that keeps up stays one
+            buffer.settle(writable, self._next_link is not None)
 
-    def _on_drops(self, tag: Tag) -> None:
+    def _send(self, link: TargetLink, messages: list[EncodedMessage]) -> None:
+        self.bytes_sent += link.send(messages, self._timeline.map_all(messages))
+        self.tags_sent += len(messages)
+
+    def frames_dropped(self, newest: TagLike) -> None:
         """Aggregate drop logging (at most a line a second) and the behind-for-too-long cut."""
         queue = self.queue
-        behind_since = queue.behind_since
-        limit_ms = self.config.queue.max_behind_seconds * 1000
-        if behind_since is not None and (tag.timestamp - behind_since) % _WRAP > limit_ms and self._link:
+        behind = self.config.queue.max_behind_seconds
+        if queue.behind_for(newest.timestamp) > behind * 1000 and self._link is not None:
             self._link.fail(TargetFailure(
-                f"fell behind the live stream for over {self.config.queue.max_behind_seconds:g} s; "
-                "reconnecting to resync"))
+                f"fell behind the live stream for over {behind:g} s; reconnecting to resync"))
             return
         now = self._loop.time()
         if now - self._drop_logged_at >= DROP_LOG_INTERVAL:
             self.log.warning("target_dropping", dropped_frames=queue.dropped_frames,
-                             dropped_bytes=queue.dropped_bytes,
-                             new_drops=queue.dropped_frames - self._drops_logged,
+                             dropped_bytes=queue.dropped_bytes, new_drops=queue.dropped_frames - self._drops_logged,
                              reason="the platform is not taking data fast enough")
             self._drop_logged_at = now
             self._drops_logged = queue.dropped_frames
 
+    # -- what the link tells --------------------------------------------------------------
+
     def link_resumed(self, link: TargetLink) -> None:
         """Flow control let go: send what queued up meanwhile."""
-        if link is self._link and not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        if link is self._link:
+            self._loop.call_soon(self._write_if_current, link)
+
+    def _write_if_current(self, link: TargetLink) -> None:
+        if link is self._link:
+            self.write()
 
     def link_blocked(self, link: TargetLink) -> None:
         """Paused or failed: queue from now on, under the queue's bound."""
-        if link is self._direct_link:
-            self._leave_direct()
+        if link is self._link:
+            self.buffer.block()
 
-    def _leave_direct(self) -> None:
-        self._direct_link = None
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        link = self._link
-        if link is None or not link.writable:
-            return
-        for tag in self.queue.pop_all():
-            if self._next_link is not None and tag.kind == VIDEO and tag.is_keyframe:
-                link = self._switch_links(link, self._next_link)
-            self._send(link, tag)
-        link.write_output()
-        if link.writable and self._next_link is None and not self.queue.waiting_for_keyframe:
-            self._direct_link = link  # caught up: the next tags go straight out
-
-    def _send(self, link: TargetLink, tag: Tag) -> None:
-        """Queue one tag on a link's connection, sharing the encoded body with other targets."""
-        kind = tag.kind
-        if tag.is_header:
-            if self._sent_headers.get(kind) == tag.payload:
-                return  # the same codec configuration again (a publisher that came back)
-            self._sent_headers[kind] = tag.payload
-        conn = link.conn
-        chunk_size = conn.out_chunk_size
-        ts = self._timeline.map(tag)
-        wire = tag.wire
-        if ts < EXTENDED and isinstance(wire, tuple) and wire[0] == chunk_size:
-            length, body = wire[1], wire[2]
-        else:
-            payload = conn.wire_payload(kind, tag.payload)
-            length = len(payload)
-            body = encode_body(payload, chunk_size, conn.csid_for(kind), ts)
-            if ts < EXTENDED:
-                tag.wire = (chunk_size, length, body)  # every other target reuses these bytes
-        conn.send_shared(kind, ts, length, body)
-        self.sent_tags += 1
-        self.sent_bytes += length
+    def link_message(self, link: TargetLink, level: str, code: str, description: str) -> None:
+        self.log.info("target_status_message", level=level, code=code, description=description)
 
     # -- Enhanced RTMP reconnect request: a second link takes over at a keyframe ---------
 
     def link_reconnect_requested(self, link: TargetLink, tc_url: str | None) -> None:
         if link is not self._link or self._switch_task is not None:
             return
-        endpoint = endpoint_from_tc_url(self.config, tc_url)
-        self.log.info("target_reconnect_requested", host=endpoint.host, port=endpoint.port)
+        endpoint, refused = reconnect_endpoint(self.config, tc_url)
+        # Where it pointed, host and port only: the tcUrl's path may hold a key.
+        self.log.info("target_reconnect_requested", host=refused or endpoint.host,
+                      port=endpoint.port if refused is None else None)
+        if refused is not None:
+            self.log.warning("target_reconnect_refused", host=refused, reconnecting_to=endpoint.host,
+                             reason="the host is neither the target's own nor in its reconnect_hosts")
         self._switch_task = asyncio.create_task(self._prepare_switch(endpoint))
 
     async def _prepare_switch(self, endpoint: Endpoint) -> None:
@@ -241,25 +261,34 @@ class Target(LinkOwner):
             link.fail(TargetFailure("the session ended before the switch"))
             return
         self._next_link = link
-        self._leave_direct()  # queue again, so the switch happens in _flush at a keyframe
-        self.connections += 1
+        self.buffer.hold()  # queue again, so that the switch happens in write() at a keyframe
+        self._handle(SWITCHED)
 
-    def _switch_links(self, old: TargetLink, new: TargetLink) -> TargetLink:
-        """Move to the new link at a keyframe: old one flushed and unpublished, new one primed."""
-        old.write_output()
-        asyncio.create_task(old.close_cleanly())
-        self._link, self._next_link, self._switch_task = new, None, None
-        self._sent_headers = {}
-        state = self.hub.state
-        for header in (state.metadata, state.video_header, state.audio_header):
-            if header is not None:
-                self._send(new, header)
-        self._link_changed.set()
-        self.log.info("target_switched", reason="reconnect request honoured at a keyframe")
+    def _send_switching(self, old: TargetLink, messages: list[EncodedMessage]) -> TargetLink:
+        """Write up to the first video keyframe on the old link, the rest on the new one."""
+        at = next((i for i, m in enumerate(messages) if m.kind == VIDEO and m.is_keyframe), None)
+        if at is None:
+            self._send(old, messages)
+            return old
+        if at:
+            self._send(old, messages[:at])
+        new = self._next_link
+        assert new is not None
+        self._switch_links(old, new)
+        self._send(new, messages[at:])
         return new
 
-    def link_message(self, link: TargetLink, level: str, code: str, description: str) -> None:
-        self.log.info("target_status_message", level=level, code=code, description=description)
+    def _switch_links(self, old: TargetLink, new: TargetLink) -> None:
+        """Move to the new link: the old one unpublished and closed, the new one primed with headers."""
+        closing = asyncio.create_task(old.close_cleanly())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        self._link, self._next_link, self._switch_task = new, None, None
+        headers = self.hub.headers()
+        self.buffer.sent_headers(headers)
+        self._send(new, headers)
+        self._link_changed.set()
+        self.log.info("target_switched", reason="reconnect request honoured at a keyframe")
 
     # -- the session ---------------------------------------------------------------
 
@@ -267,22 +296,21 @@ class Target(LinkOwner):
         """Announce Enhanced RTMP in this connect? Only when the stream needs it (or the config says)."""
         return announce_enhanced(self.config.enhanced_rtmp, self.hub.state)
 
-    def _set_status(self, status: str, reason: str | None = None, retry_in: float | None = None) -> None:
-        previous = self.status
-        self.status, self.reason = status, reason
-        self.next_attempt_at = None if retry_in is None else time.time() + retry_in
-        self.broadcasting_since = time.time() if status == BROADCASTING else None
-        if previous != status or status == ERRORED:
-            fields: dict[str, Any] = {"from": previous, "to": status}
-            if reason:
-                fields["reason"] = reason
-            if status == ERRORED:
-                fields["severity"] = self.severity
-            if retry_in is not None:
-                fields["retry_in_s"] = round(retry_in, 2)
+    def _handle(self, event: str, reason: str | None = None) -> Transition:
+        """Apply an event to the status policy, log the status it moves to, and tell the listener."""
+        transition = self.policy.handle(event, time.time(), reason)
+        if transition.worth_logging:
+            fields: dict[str, Any] = {"from": transition.before, "to": transition.after}
+            if transition.reason:
+                fields["reason"] = transition.reason
+            if transition.severity is not None:
+                fields["severity"] = transition.severity
+            if transition.retry_in is not None:
+                fields["retry_in_s"] = round(transition.retry_in, 2)
             self.log.info("target_status", **fields)
         if self.status_listener is not None:
-            self.status_listener(self)
+            self.status_listener(self, transition)
+        return transition
 
     async def _run(self) -> None:
         while True:
@@ -292,48 +320,40 @@ class Target(LinkOwner):
             self._restart = False
 
     async def _session(self, stop: asyncio.Event) -> None:
-        self.backoff.reset()
-        self.severity = NORMAL
-        refusals = 0
-        while not stop.is_set():
-            self._set_status(STARTING)
-            failure = await self._attempt(stop)
-            if failure is None or stop.is_set():
-                break
-            refusals = refusals + 1 if failure.refused else 0
-            if refusals >= FATAL_REFUSALS:
-                self.severity = FATAL
-                self._set_status(ERRORED, f"{failure}; refused {refusals} times in a row, so no more retries "
-                                          "until the next publish session or a config change")
+        transition = self._handle(START)
+        while True:
+            action = transition.action
+            if action == CONNECT:
+                failure = await self._attempt(stop)
+                if failure is None or stop.is_set():
+                    transition = self._handle(STOP)
+                else:
+                    transition = self._handle(REFUSED if failure.refused else FAILED, str(failure))
+            elif action == WAIT_RETRY:
+                try:
+                    await asyncio.wait_for(stop.wait(), transition.retry_in)
+                except TimeoutError:
+                    pass
+                transition = self._handle(STOP if stop.is_set() else RETRY)
+            elif action == WAIT_STOP:
                 await stop.wait()
-                break
-            delay = self.backoff.next_delay()
-            self._set_status(ERRORED, str(failure), delay)
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
-        self.severity = NORMAL
-        self._set_status(IDLE)
+                transition = self._handle(STOP)
+            else:  # FINISH
+                return
 
     async def _attempt(self, stop: asyncio.Event) -> TargetFailure | None:
         """One connection (plus any switch it goes through); None when stopped cleanly."""
-        loop = asyncio.get_running_loop()
+        config = self.config
         try:
-            link = await open_link(self.config, Endpoint(self.config.host, self.config.port, self.config.app,
-                                                         self.config.tc_url), self, enhanced=self._enhanced())
+            link = await open_link(config, Endpoint(config.host, config.port, config.app, config.tc_url), self,
+                                   enhanced=self._enhanced())
         except TargetFailure as failure:
             return failure
-        self.connections += 1
-        started = loop.time()
         self._link = link
         self._timeline = Timeline()
-        self._sent_headers = {}
-        self.queue.clear()
-        self._set_status(BROADCASTING)
-        for tag in self.hub.join(self):
-            self.queue.push(tag)
-        self._flush()
+        self._handle(CONNECTED)
+        self.buffer.join()
+        self.write()
         try:
             while True:
                 current = self._link
@@ -349,24 +369,33 @@ class Target(LinkOwner):
                         if waiter is not current.closed:
                             waiter.cancel()
                 if stop.is_set():
-                    self.hub.leave(self)
-                    self._direct_link = None
-                    self._flush()
-                    if not await current.close_cleanly():
-                        self.log.warning("target_close_timeout")
+                    await self._finish(current)
                     return None
                 if self._link_changed.is_set():
                     self._link_changed.clear()
                     continue
                 return current.closed.result()
         finally:
-            self.hub.leave(self)
-            if loop.time() - started >= self.config.reconnect.reset_after:
-                self.backoff.reset()
+            self.buffer.leave()
+            self.buffer.block()
             for other in (self._link, self._next_link):
                 if other is not None:
                     other.fail(TargetFailure("session over"))
             if self._switch_task is not None:
                 self._switch_task.cancel()
-            self._link = self._next_link = self._direct_link = None
+            self._link = self._next_link = None
             self._switch_task = None
+
+    async def _finish(self, link: TargetLink) -> None:
+        """The session ends: write what is gathered and queued (waiting for the platform to take
+        it, within DRAIN_TIMEOUT), then unpublish and close."""
+        self.write()
+        self.buffer.leave()
+        deadline = self._loop.time() + DRAIN_TIMEOUT
+        self.write()
+        while self.buffer.backlog and link.sendable:
+            if not await link.drained(deadline - self._loop.time()):
+                break
+            self.write()
+        if not await link.close_cleanly():
+            self.log.warning("target_close_timeout")

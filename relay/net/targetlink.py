@@ -5,22 +5,30 @@ raises TargetFailure with a reason a person understands. After that the link rep
 the platform's messages and its own end through callbacks and the `closed` future; the
 Target decides what to send and when.
 
-A write deadline guards against a peer that stops reading: when the transport pauses us
-(its buffer is over the high-water mark) and does not resume within `stall_timeout`,
-the link fails instead of hanging.
+Flow control (paused, writable, drain, the write deadline) is one FlowControl object
+(flowcontrol.py): a peer that stops reading for `max_behind_seconds` fails the link
+instead of hanging it.
+
+An Enhanced RTMP reconnect request names where to reconnect (a tcUrl). It may come from
+anyone on the path of a plain rtmp connection, and following it moves the stream key
+there, so it is followed only to the target's own host or a host listed in the target's
+`reconnect_hosts`; anything else reconnects to the configured url (`reconnect_endpoint`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
 from relay.config import TargetConfig
+from relay.net.flowcontrol import FlowControl
 from relay.net.reasons import describe_connection_error
 from relay.rtmp.connection import ClientConnection
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import Connected, PublishStarted, ReconnectRequested, Refused, StatusReceived
 from relay.secret import redact
@@ -81,9 +89,10 @@ class TargetLink(asyncio.Protocol):
         self.connected: asyncio.Future[None] = loop.create_future()
         self.published: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[TargetFailure] = loop.create_future()
-        self.paused = False
+        stall = config.queue.max_behind_seconds
+        self.flow = FlowControl(loop, stall, lambda: self.fail(TargetFailure(
+            f"the platform stopped reading: no write progress for {stall:g} s")))
         self.closing = False  # unpublished: nothing more may be sent
-        self._stall_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -126,26 +135,48 @@ class TargetLink(asyncio.Protocol):
             self.fail(TargetFailure(describe_connection_error(exc, self.config.host, self.config.port)))
 
     def pause_writing(self) -> None:
-        self.paused = True
+        self.flow.pause_writing()
         self.owner.link_blocked(self)
-        stall = self.config.queue.max_behind_seconds
-        self._stall_timer = self.loop.call_later(stall, self.fail, TargetFailure(
-            f"the platform stopped reading: no write progress for {stall:g} s"))
 
     def resume_writing(self) -> None:
-        self.paused = False
-        if self._stall_timer is not None:
-            self._stall_timer.cancel()
-            self._stall_timer = None
-        self.owner.link_resumed(self)
+        self.flow.resume_writing()
+        if self.writable:
+            self.owner.link_resumed(self)
 
     # -- for the target --------------------------------------------------------------
 
     @property
     def writable(self) -> bool:
-        """True when the link takes data now."""
-        return (not self.paused and not self.closing and self.transport is not None
-                and not self.transport.is_closing())
+        """True when the link takes data now (not paused, not closing, not gone)."""
+        return self.flow.writable
+
+    @property
+    def sendable(self) -> bool:
+        """True while media may still be handed to the link (paused or not)."""
+        return not self.closing and not self.closed.done()
+
+    def send(self, messages: Sequence[EncodedMessage], stamps: Sequence[int]) -> int:
+        """Write messages at these timestamps in one writelines; the payload bytes handed over."""
+        conn = self.conn
+        try:
+            sent = conn.send_encoded(messages, stamps)
+        except ProtocolError as exc:
+            self.fail(TargetFailure(f"cannot send: {exc}"))
+            return 0
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.writelines(conn.take_output())
+        return sent
+
+    def send_one(self, message: EncodedMessage, timestamp: int) -> int:
+        """send() of one message: the write-per-tag path of write_interval 0."""
+        try:
+            sent = self.conn.send_message(message, timestamp)
+        except ProtocolError as exc:
+            self.fail(TargetFailure(f"cannot send: {exc}"))
+            return 0
+        self.write_output()
+        return sent
 
     def write_output(self) -> None:
         """Hand everything the connection queued to the transport, in one writelines."""
@@ -166,15 +197,23 @@ class TargetLink(asyncio.Protocol):
                 future.exception()  # retrieved here so an unawaited one never warns
         if not self.closed.done():
             self.closed.set_result(failure)
-        if self._stall_timer is not None:
-            self._stall_timer.cancel()
+        self.flow.connection_lost()
         if self.transport is not None:
             self.transport.abort()
         self.owner.link_blocked(self)
 
+    async def drained(self, timeout: float) -> bool:
+        """Wait until the link takes data again; False if it did not within `timeout` or is gone."""
+        try:
+            await asyncio.wait_for(self.flow.drain(), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        return self.writable
+
     async def close_cleanly(self) -> bool:
         """Unpublish, half-close, and wait for the platform to close; False if it did not in time."""
         self.closing = True
+        self.flow.close()
         self.owner.link_blocked(self)
         try:
             self.conn.unpublish()
@@ -262,17 +301,26 @@ async def _within(future: asyncio.Future[None], timeout: float, what: str) -> No
         raise TargetFailure(f"no reply to {what} within {timeout:g} s") from None
 
 
-def endpoint_from_tc_url(config: TargetConfig, tc_url: str | None) -> Endpoint:
-    """The endpoint for a reconnect: the platform's new tcUrl if it gave a usable one, else the config's."""
+def reconnect_endpoint(config: TargetConfig, tc_url: str | None) -> tuple[Endpoint, str | None]:
+    """Where to follow a reconnect request, and the host it asked for if that one is refused.
+
+    The platform's tcUrl is followed if it keeps the scheme (rtmps is never downgraded on
+    the platform's word) and names the target's own host or one of its `reconnect_hosts`;
+    otherwise, and without a usable tcUrl, the configured url is the endpoint.
+    """
     default = Endpoint(config.host, config.port, config.app, config.tc_url)
     if not tc_url:
-        return default
+        return default, None
     try:
         parts = urlsplit(tc_url)
         port = parts.port
     except ValueError:
-        return default
-    if parts.scheme != config.scheme or not parts.hostname:
-        return default  # never downgrade rtmps to rtmp on the platform's word
+        return default, "(not a url)"
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme != config.scheme or not host:
+        return default, host or "(no host)"
+    allowed = {h.lower().rstrip(".") for h in (config.host, *config.reconnect_hosts)}
+    if host not in allowed:  # urlsplit's hostname is lowercase already
+        return default, host
     app = parts.path.strip("/") or config.app
-    return Endpoint(parts.hostname, port or config.port, app, tc_url)
+    return Endpoint(host, port or config.port, app, tc_url), None

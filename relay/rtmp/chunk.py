@@ -395,15 +395,30 @@ def encode_body(payload: bytes | memoryview, chunk_size: int, csid: int, timesta
     """
     if chunk_size < 1:
         raise LocalProtocolError(f"invalid chunk size {chunk_size}")
+    if len(payload) <= chunk_size:
+        return bytes(payload)
+    return b"".join(body_pieces(payload, chunk_size, csid, timestamp))
+
+
+def body_pieces(payload: bytes | memoryview, chunk_size: int, csid: int,
+                timestamp: int = 0) -> tuple[bytes | memoryview, ...]:
+    """encode_body() as pieces for writelines: views of the payload, no copy, and the continuation
+    headers between them (a copy per target of every large frame would double what the relay holds)."""
+    if chunk_size < 1:
+        raise LocalProtocolError(f"invalid chunk size {chunk_size}")
     length = len(payload)
     if length <= chunk_size:
-        return bytes(payload)
+        return (payload,)
     separator = _basic_header(3, csid)
     ts = timestamp & 0xFFFFFFFF
     if ts >= EXTENDED:
         separator += _U32.pack(ts)
     view = memoryview(payload)
-    return separator.join([view[i : i + chunk_size] for i in range(0, length, chunk_size)])
+    pieces: list[bytes | memoryview] = [view[:chunk_size]]
+    for i in range(chunk_size, length, chunk_size):
+        pieces.append(separator)
+        pieces.append(view[i : i + chunk_size])
+    return tuple(pieces)
 
 
 def encode_message(csid: int, timestamp: int, type_id: int, stream_id: int, payload: bytes,

@@ -129,10 +129,13 @@ def test_script_tags_are_neither_header_nor_keyframe() -> None:
         assert not tag.is_keyframe
 
 
-def test_tag_fields_and_wire_slot() -> None:
+def test_tag_fields_and_no_cache_slot() -> None:
     tag = Tag(VIDEO, 1234, b"\x17\x01\x00\x00\x00")
     assert (tag.kind, tag.timestamp, tag.payload) == (VIDEO, 1234, b"\x17\x01\x00\x00\x00")
-    assert tag.wire is None
+    # Encoded forms live in the hub's EncodedMessage, not on the tag: there is nowhere to put one.
+    assert not hasattr(tag, "wire") and not hasattr(tag, "__dict__")
+    with pytest.raises(AttributeError):
+        tag.wire = b""  # type: ignore[attr-defined]
     assert "key" in repr(tag)
 
 

@@ -79,7 +79,7 @@ SPEC: dict[str, tuple[float | None, float, float]] = {
     "target_defaults.queue.max_seconds": (4.0, 0.5, 60),
     "target_defaults.queue.max_bytes": (16 * MIB, 65_536, GIB),
     "target_defaults.queue.max_behind_seconds": (30.0, 1, 3600),
-    "target_defaults.write_interval": (0.05, 0, 0.1),
+    "target_defaults.write_interval": (0.1, 0, 0.1),
     "live_streams[0].reconnect_window": (60.0, 0, 3600),
     "live_streams[0].recording.keep_last": (None, 1, 100_000),
     "live_streams[0].recording.max_age": (None, 60, 315_360_000),

@@ -143,3 +143,42 @@ def test_a_forward_moving_source_is_followed_exactly(start: int, steps: list[tup
         elapsed += step
         payload = b"\x27\x01" if kind == VIDEO else b"\xaf\x01"
         assert tl.map(Tag(kind, (start + elapsed) % WRAP, payload)) == offset + elapsed
+
+
+_KIND_BUILDERS = {"key": keyframe, "inter": inter, "audio": audio, "vh": video_header, "ah": audio_header,
+                  "meta": metadata}
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(sorted(_KIND_BUILDERS)), st.integers(-200, 3000)), max_size=60),
+    st.lists(st.integers(1, 9), max_size=12),
+    st.integers(0, WRAP - 1),
+    st.one_of(st.none(), st.integers(0, 59)),
+)
+def test_map_all_is_map_of_each(steps: list[tuple[str, int]], batches: list[int], start: int,
+                                jump_at: int | None) -> None:
+    """The batch form the send path uses gives exactly what map() gives, batch cut anywhere."""
+    tags, ts = [], start
+    for kind, delta in steps:
+        ts = (ts + delta) % WRAP
+        tags.append(_KIND_BUILDERS[kind](ts))
+    one, many = Timeline(), Timeline()
+    expected = []
+    for i, tag in enumerate(tags):
+        if i == jump_at:
+            one.discontinuity(1500)
+        expected.append(one.map(tag))
+    got: list[int] = []
+    i = 0
+    sizes = iter(batches or [len(tags) or 1])
+    while i < len(tags):
+        size = next(sizes, 4)
+        batch = tags[i : i + size]
+        if jump_at is not None and i <= jump_at < i + size:  # cut the batch at the discontinuity
+            batch = tags[i:jump_at]
+            if not batch:
+                many.discontinuity(1500)
+                batch = tags[i : i + 1]
+        got += many.map_all(batch)
+        i += len(batch)
+    assert got == expected

@@ -1,0 +1,114 @@
+"""A published tag as an RTMP message, encoded once and shared by every target.
+
+The writer side of the chunk stream (RTMP 1.0, section 5.3). A message goes out as one
+type-0 chunk header (5.3.1.2.1) and the payload cut at the connection's chunk size with a
+one-byte type-3 header (5.3.1.2.4) between the pieces: the "body". The body depends on
+nothing per target but the chunk size, so it is built once per chunk size and every
+target whose chunk size matches sends the same bytes object; a target adds only its
+12-byte type-0 header (its own timestamp and message stream id).
+
+The body is kept as pieces for `writelines`: views of the payload (no copy: the GOP that
+joiners get would otherwise be held twice) and the one-byte continuation headers.
+
+One exception: past 0xFFFFFF ms the type-0 header carries the extended timestamp, and
+every type-3 continuation repeats it (5.3.1.3; Adobe's server and nginx-rtmp read it
+there). The body then depends on the timestamp too, so it is cached per (chunk size,
+timestamp): targets that share a timeline (connected at the same moment) still share it,
+at any age of the connection.
+
+Script data goes out wrapped in `@setDataFrame` (what publishers send to servers and
+what servers store as the stream's metadata). A message whose payload, wrapper included,
+does not fit the 24-bit length field cannot be sent at all (`sendable` is False).
+"""
+
+from __future__ import annotations
+
+from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
+from relay.rtmp import amf0
+from relay.rtmp.chunk import EXTENDED, body_pieces, encode_header
+from relay.rtmp.connection import AUDIO_CSID, DATA_CSID, DEFAULT_OUT_CHUNK_SIZE, VIDEO_CSID
+from relay.rtmp.errors import LocalProtocolError
+from relay.rtmp.limits import MAX_MESSAGE_LENGTH
+
+SET_DATA_FRAME = amf0.encode("@setDataFrame")
+CSID_FOR_KIND = {AUDIO: AUDIO_CSID, VIDEO: VIDEO_CSID, SCRIPT: DATA_CSID}  # as ClientConnection sends them
+
+# Memory an EncodedMessage holds besides its tag (CPython 3.11, measured with tracemalloc,
+# rounded up): the object and its empty body cache; one body of a payload that fits one
+# chunk (its cache entry and 1-tuple); a body cut into chunks: the tuple, and per chunk a
+# memoryview and two tuple slots.
+MESSAGE_OVERHEAD = 240
+ONE_CHUNK_BODY = 200
+CUT_BODY = 400
+PER_CHUNK = 200
+
+
+def held_bytes(tag: Tag, chunk_size: int = DEFAULT_OUT_CHUNK_SIZE) -> int:
+    """What an EncodedMessage of `tag` holds beyond the tag, once it has its body at `chunk_size`
+    (every target's chunk size): the hub keeps one per tag of the GOP (hub.py's `wrapper_bytes`).
+
+    Past 0xFFFFFF ms a body is cached per timestamp too, so targets on different timelines add
+    one body each; the estimate counts one.
+    """
+    length = len(tag.payload)
+    held = MESSAGE_OVERHEAD
+    if tag.kind == SCRIPT:
+        length += len(SET_DATA_FRAME)
+        held += length + 48  # the wrapped copy of the payload, a bytes object of its own
+    chunks = -(-length // chunk_size)
+    return held + (ONE_CHUNK_BODY if chunks <= 1 else CUT_BODY + PER_CHUNK * chunks)
+
+
+class EncodedMessage:
+    """One audio, video or script-data message: the tag's fields, and its chunk bytes once built.
+
+    The tag's classification is copied onto the message (it is read per target and tag,
+    and an attribute is cheaper than a property); the tag itself is never touched.
+    """
+
+    __slots__ = ("tag", "kind", "timestamp", "payload", "is_keyframe", "is_header", "csid", "length", "head",
+                 "bodies", "_wire")
+
+    def __init__(self, tag: Tag) -> None:
+        self.tag = tag
+        kind = self.kind = tag.kind
+        self.timestamp = tag.timestamp
+        self.payload = tag.payload
+        self.is_keyframe = tag.is_keyframe
+        self.is_header = tag.is_header
+        wire = SET_DATA_FRAME + tag.payload if kind == SCRIPT else tag.payload
+        self._wire = wire
+        length = self.length = len(wire)
+        csid = CSID_FOR_KIND.get(kind)
+        if csid is None:  # as send_media/send_shared: no message of another type goes on a media chunk stream
+            raise LocalProtocolError(f"no chunk stream for message kind {kind}")
+        self.csid = csid
+        # The type-0 header (5.3.1.2.1) as a 96-bit integer, less timestamp and stream id:
+        # basic header (fmt 0 | csid) | timestamp (24) | length (24) | type id (8) | stream id (32, LE).
+        self.head = (csid << 88) | (length << 40) | (kind << 32) if length <= MAX_MESSAGE_LENGTH else 0
+        # chunk size -> body, for timestamps below 0xFFFFFF; (ts << 32 | chunk size) -> body above.
+        # A body is pieces for writelines: views of the payload and the continuation headers.
+        self.bodies: dict[int, tuple[bytes | memoryview, ...]] = {}
+
+    @property
+    def sendable(self) -> bool:
+        """False for a message too long for the 24-bit length field (refused, never cut short)."""
+        return self.length <= MAX_MESSAGE_LENGTH
+
+    def body(self, chunk_size: int, timestamp: int) -> tuple[bytes | memoryview, ...]:
+        """The chunked payload for a connection's chunk size, at this message's timestamp on it."""
+        ts = timestamp & 0xFFFFFFFF
+        key = chunk_size if ts < EXTENDED else (ts << 32) | chunk_size
+        body = self.bodies.get(key)
+        if body is None:
+            # One chunk: the payload itself (5.3.1: no continuation header).
+            body = (self._wire,) if self.length <= chunk_size else body_pieces(self._wire, chunk_size, self.csid, ts)
+            self.bodies[key] = body
+        return body
+
+    def header(self, timestamp: int, stream_id: int) -> bytes:
+        """The type-0 first chunk header on one connection (the slow path: any timestamp)."""
+        return encode_header(self.csid, timestamp, self.length, self.kind, stream_id)
+
+    def __repr__(self) -> str:
+        return f"EncodedMessage({self.tag!r}, {len(self.bodies)} bodies)"
