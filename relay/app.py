@@ -1,14 +1,25 @@
 """The daemon: config -> live streams and listeners; signals; reload; orderly shutdown.
 
-SIGHUP reloads the config file. A file that does not validate is logged with every
-problem and ignored: the relay keeps running on its last good config. Live streams and
-targets whose config did not change keep broadcasting through a reload.
-
-SIGUSR1 writes the status snapshot (every live stream and target) to the log.
+Reload (SIGHUP, and the HTTP API) goes through `Relay.reload_from(path)`. The file is read
+and validated in a worker thread (a config is small, but a reload must never stall the
+show), and applied all or nothing: everything new (targets, the RTMPS certificate) is
+built first, and only when all of it is ready is it swapped in. A file that does not
+validate, or a certificate that does not load, is reported with every problem and
+ignored: the relay keeps running on its last good config. Live streams and targets whose
+config did not change keep broadcasting through a reload; a live stream whose stream key
+changed has its publisher cut off (the old key is revoked; no reconnect window), and so
+has a live stream that left the config. The ingest's limits and app apply to connections
+that arrive after the reload; listen addresses only on restart. With an RTMPS ingest,
+every reload loads the certificate chain again (a renewed certificate under the same
+path) into a fresh SSLContext used by new connections.
 
 The HTTP server (status API, metrics, page: relay/net/http.py), the webhook dispatcher
 and the 2-s monitor (stream health, sparkline samples) run on the same loop; they read
-only snapshots. `http` settings apply on restart, like `server`; webhooks follow a reload.
+only snapshots. `http` settings apply on restart, like the listen addresses; webhooks
+follow a reload.
+
+SIGUSR1 writes the status snapshot (every live stream and target) and the event loop's
+worst stall to the log.
 
 SIGINT/SIGTERM: stop accepting, shut publishers out, let every target flush, unpublish
 and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
@@ -32,12 +43,24 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from relay.config import ConfigError, LiveStreamConfig, RelayConfig, Secret, load_config, summarize
+from relay.config import (
+    ConfigError,
+    LiveStreamConfig,
+    RelayConfig,
+    Secret,
+    ServerConfig,
+    load_config,
+    summarize,
+)
 from relay.fanout.samples import RateHistory
-from relay.logs import get_logger, set_known_secrets
+from relay.fdlimit import needed_fds, raise_nofile_limit, under_systemd
+from relay.logs import add_known_secrets, get_logger
+from relay.memtrim import malloc_trim, rss_kb
 from relay.net.http import HttpServer
-from relay.net.ingest import IngestProtocol, start_ingest
-from relay.net.livestream import LiveStream
+from relay.net.ingest import IngestProtocol
+from relay.net.listeners import Ingest, Listener, server_tls_context
+from relay.net.livestream import LiveStream, Reconfiguration
+from relay.net.loopmonitor import LoopMonitor
 from relay.net.monitor import Monitor
 from relay.net.recordings import Recordings
 from relay.net.sdnotify import Notifier, summary_line
@@ -47,6 +70,11 @@ from relay.status import RecordingReady, RelaySnapshot, ReloadResult
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
 WEBHOOK_DRAIN = 0.5  # seconds the last webhooks get at shutdown (inside the 5 s)
 EXIT_LISTEN_FAILED = 1
+# Every HOUSEKEEPING_INTERVAL seconds: once a burst of at least BURST_CONNECTIONS ingest
+# connections (a flood, a scan) has come and mostly gone, give the memory it freed back to
+# the system (memtrim.py).
+HOUSEKEEPING_INTERVAL = 5.0
+BURST_CONNECTIONS = 32
 
 
 class Relay:
@@ -59,12 +87,14 @@ class Relay:
         self.recordings = Recordings(lambda: self.config)
         self.recordings.on_ready.append(self._recording_ready)
         self.live_streams = {ls.name: self._new_live_stream(ls) for ls in config.live_streams}
-        self.connections: set[IngestProtocol] = set()
-        self.servers: list[asyncio.Server] = []
-        self.log = get_logger()
+        self.ingest = Ingest(config.server, self.find)
         self.monitor = Monitor(lambda: self.live_streams.values())
+        self.loop_monitor = LoopMonitor()
         self.http: HttpServer | None = None
+        self.log = get_logger()
         self._stopping = asyncio.Event()
+        self._reloading = asyncio.Lock()
+        self._housekeeping: asyncio.TimerHandle | None = None
 
     def _new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
         live = LiveStream(config, self.recordings)
@@ -77,23 +107,31 @@ class Relay:
         if live is not None:
             live.recording_ready(ready)
 
+    @property
+    def connections(self) -> set[IngestProtocol]:
+        """Every ingest connection."""
+        return self.ingest.connections
+
+    @property
+    def servers(self) -> list[Listener]:
+        """The listeners."""
+        return self.ingest.servers
+
     def find(self, stream_key: str) -> LiveStream | None:
         """The live stream whose ingest key this is (constant-time over all keys)."""
         found = self.config.find_live_stream(stream_key)
         return None if found is None else self.live_streams.get(found.name)
 
     async def start(self) -> None:
-        """Bind the listeners (OSError if a port is taken)."""
+        """Bind the listeners (OSError if a port is taken, ssl.SSLError if the certificate does not load)."""
         server = self.config.server
-        self.servers.append(await start_ingest(server.listen_host, server.listen_port, server.app, self.find,
-                                               self.connections))
+        await self.ingest.listen(server.listen_host, server.listen_port)
         self._log_listening("rtmp", self.servers[-1].sockets)
         if server.tls_listen_host is not None and server.tls_listen_port is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             assert server.tls_cert_file and server.tls_key_file
-            context.load_cert_chain(server.tls_cert_file, server.tls_key_file)
-            self.servers.append(await start_ingest(server.tls_listen_host, server.tls_listen_port, server.app,
-                                                   self.find, self.connections, ssl_context=context))
+            self.ingest.tls_context = await asyncio.to_thread(server_tls_context, server.tls_cert_file,
+                                                              server.tls_key_file)
+            await self.ingest.listen_tls(server.tls_listen_host, server.tls_listen_port)
             self._log_listening("rtmps", self.servers[-1].sockets)
         self.monitor.start()
         await self.webhooks.start()
@@ -110,50 +148,106 @@ class Relay:
             app = {"app": self.config.server.app} if scheme != "http" else {}
             self.log.info("relay_listening", scheme=scheme, host=host, port=port, **app)
 
-    def reload(self, path: str) -> None:
-        """Re-read the config file and apply it; keep the current one if it is invalid."""
-        try:
-            new = load_config(path)
-        except ConfigError as exc:
-            self.log.error("config_reload_failed", problems=list(exc.problems), kept="last good config")
-            return
-        for warning in new.warnings:
-            self.log.warning("config_warning", message=warning)
-        if new.server != self.config.server:
-            self.log.warning("config_server_unchanged", reason="listen, app and TLS settings apply on restart")
-            new = new.model_copy(update={"server": self.config.server})
-        if new.http != self.config.http:
-            self.log.warning("config_http_unchanged", reason="http settings apply on restart")
-            new = new.model_copy(update={"http": self.config.http})
-        self.webhooks.reconfigure(new.webhooks)
-        set_known_secrets([*self.config.all_secrets(), *new.all_secrets()])
-        wanted = {ls.name: ls for ls in new.live_streams}
-        for name in [n for n in self.live_streams if n not in wanted]:
-            self.live_streams.pop(name).shut_down("live stream removed from the config")
-        for name, ls_config in wanted.items():
-            live = self.live_streams.get(name)
-            if live is None:
-                self.live_streams[name] = self._new_live_stream(ls_config)
-            elif live.config != ls_config:
-                live.reconfigure(ls_config)
-        self.config = new
-        self.log.info("config_reloaded", live_streams=len(self.live_streams))
+    # -- reload ------------------------------------------------------------------------
 
     async def reload_via_api(self) -> ReloadResult:
-        """POST /api/v1/reload: the SIGHUP reload, answering with the problems of an invalid file.
-
-        Adapter until Relay.reload_from(path) (the reload work) lands: validates off the
-        event loop, then applies through reload(), which reads the file again.
-        """
+        """POST /api/v1/reload: the same reload as SIGHUP."""
         if self.path is None:
             return ReloadResult(False, ("the relay was not started from a config file",))
-        try:
-            await asyncio.to_thread(load_config, self.path)
-        except ConfigError as exc:
-            self.log.error("config_reload_failed", problems=list(exc.problems), kept="last good config")
-            return ReloadResult(False, tuple(exc.problems))
-        self.reload(self.path)
-        return ReloadResult(True, (), summarize(self.config))
+        return await self.reload_from(self.path)
+
+    async def reload_from(self, path: str) -> ReloadResult:
+        """Re-read the config file and apply it all or nothing; keep the current one if anything is wrong."""
+        async with self._reloading:
+            try:
+                new = await asyncio.to_thread(load_config, path)
+            except ConfigError as exc:
+                return self._reload_failed(tuple(exc.problems))
+            # Before anything is said about the new config: its keys are scrubbed from now on,
+            # and the old ones stay scrubbed (an old session's error may still carry one).
+            add_known_secrets(new.all_secrets())
+            for warning in new.warnings:
+                self.log.warning("config_warning", message=warning)
+            server, notes = self._server_for(new.server)
+            tls_context: ssl.SSLContext | None = None
+            if self.ingest.tls_context is not None and server.tls_cert_file and server.tls_key_file:
+                try:
+                    tls_context = await asyncio.to_thread(server_tls_context, server.tls_cert_file,
+                                                          server.tls_key_file)
+                except (ssl.SSLError, OSError) as exc:
+                    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+                    return self._reload_failed((f"{path}: server.tls_cert_file: the RTMPS certificate chain "
+                                                f"and key do not load ({reason}); kept the current one",))
+            if new.http != self.config.http:
+                notes.append("http settings apply on restart")
+            new = new.model_copy(update={"server": server, "http": self.config.http})
+            plans, added = self._prepare(new)
+            changes = self._swap(new, plans, added, tls_context)
+            summary = _summarize(changes)
+            self.log.info("config_reloaded", live_streams=len(self.live_streams), summary=summary, **changes)
+            for note in notes:
+                self.log.warning("config_unchanged_until_restart", reason=note)
+            # What changed, then what runs now (keys as fingerprints), as `relay check-config` shows it.
+            return ReloadResult(True, (), f"{summary}\n{summarize(self.config)}")
+
+    def _reload_failed(self, problems: tuple[str, ...]) -> ReloadResult:
+        self.log.error("config_reload_failed", problems=list(problems), kept="last good config")
+        return ReloadResult(False, problems, "kept the last good config")
+
+    def _server_for(self, new: ServerConfig) -> tuple[ServerConfig, list[str]]:
+        """The server section to run with: the new one, except what only a restart can change."""
+        old = self.config.server
+        notes = []
+        update: dict[str, Any] = {}
+        if new.listen != old.listen or new.tls_listen != old.tls_listen:
+            notes.append("listen and tls_listen apply on restart; the listeners stay where they are")
+            update.update(listen=old.listen, tls_listen=old.tls_listen)
+        if old.tls_listen is None:
+            update.update(tls_cert_file=None, tls_key_file=None)
+        elif new.tls_cert_file is None or new.tls_key_file is None:
+            # The RTMPS listener runs on until a restart: keep serving the current certificate.
+            update.update(tls_cert_file=old.tls_cert_file, tls_key_file=old.tls_key_file)
+        return (new.model_copy(update=update) if update else new), notes
+
+    def _prepare(self, new: RelayConfig) -> tuple[dict[str, Reconfiguration], list[LiveStream]]:
+        """Everything the new config needs, built without touching what runs."""
+        plans = {}
+        added = []
+        for ls_config in new.live_streams:
+            live = self.live_streams.get(ls_config.name)
+            if live is None:
+                added.append(self._new_live_stream(ls_config))
+            elif live.config != ls_config:
+                plans[ls_config.name] = live.prepare(ls_config)
+        return plans, added
+
+    def _swap(self, new: RelayConfig, plans: dict[str, Reconfiguration], added: list[LiveStream],
+              tls_context: ssl.SSLContext | None) -> dict[str, Any]:
+        """Put the prepared config in place (nothing here can fail half-way: assignments and starts)."""
+        wanted = {ls.name for ls in new.live_streams}
+        removed = [name for name in self.live_streams if name not in wanted]
+        # The config first: from here on, find() only knows the new keys.
+        self.config = new
+        self.ingest.reconfigure(new.server.app, new.server.limits, tls_context)
+        self.webhooks.reconfigure(new.webhooks)
+        for name in removed:
+            self.live_streams.pop(name).shut_down("live stream removed from the config")
+        rotated = []
+        restarted = 0
+        for name, plan in plans.items():
+            if plan.key_changed:
+                rotated.append(name)
+            restarted += len(plan.new)
+            self.live_streams[name].apply(plan)
+        for live in added:
+            self.live_streams[live.name] = live
+        # Keep the config's order for the snapshot.
+        self.live_streams = {ls.name: self.live_streams[ls.name] for ls in new.live_streams}
+        return {"added": [live.name for live in added], "removed": removed, "changed": sorted(plans),
+                "key_changed": rotated, "targets_restarted": restarted,
+                "certificate_reloaded": tls_context is not None}
+
+    # -- status --------------------------------------------------------------------------
 
     def snapshot(self) -> RelaySnapshot:
         """The state of every live stream and target, at this moment."""
@@ -184,6 +278,26 @@ class Relay:
     def log_status(self) -> None:
         """Write the snapshot to the log (SIGUSR1), for operators without the status API."""
         self.log.info("relay_status", **self.snapshot().to_dict())
+        self.log.info("loop_lag", **self.loop_monitor.summary(), ingest_connections=len(self.connections))
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start_housekeeping(self) -> None:
+        """Look every HOUSEKEEPING_INTERVAL seconds for a burst of connections that has passed."""
+        self._housekeeping = asyncio.get_running_loop().call_later(HOUSEKEEPING_INTERVAL, self._housekeep)
+
+    def _housekeep(self) -> None:
+        admission = self.ingest.settings.admission
+        if admission.burst_passed(BURST_CONNECTIONS):
+            arrived = admission.arrived
+            admission.reset_burst()
+            before = rss_kb()
+            started = time.perf_counter()
+            if malloc_trim():
+                took_ms = (time.perf_counter() - started) * 1000
+                self.log.info("memory_trimmed", rss_kb_before=before, rss_kb_after=rss_kb(),
+                              took_ms=round(took_ms, 1), connections=arrived, open_connections=admission.open)
+        self.start_housekeeping()
 
     def stop(self) -> None:
         """Ask the daemon to shut down (signal handler)."""
@@ -193,10 +307,9 @@ class Relay:
         """Serve until stop(), then shut down in order."""
         await self._stopping.wait()
         self.log.info("relay_stopping")
-        for server in self.servers:
-            server.close()
-        for conn in list(self.connections):
-            conn.close()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        self.ingest.close()
         for live in self.live_streams.values():
             live.shut_down("relay shutting down")
         # The HTTP server closes while the targets flush and unpublish, inside the same 4 s.
@@ -206,15 +319,50 @@ class Relay:
         await self.recordings.close()
         await self.monitor.stop()
         await self.webhooks.close(WEBHOOK_DRAIN)
+        self.loop_monitor.stop()
+        self.log.info("loop_lag", **self.loop_monitor.summary())
         self.log.info("relay_stopped")
+
+
+def _summarize(changes: dict[str, Any]) -> str:
+    """One line for an operator: what the reload changed."""
+    parts = []
+    for label, names in (("added", changes["added"]), ("removed", changes["removed"]),
+                         ("changed", changes["changed"])):
+        if names:
+            parts.append(f"{label}: {', '.join(names)}")
+    if changes["key_changed"]:
+        parts.append(f"stream key changed (publisher cut off): {', '.join(changes['key_changed'])}")
+    if changes["targets_restarted"]:
+        parts.append(f"{changes['targets_restarted']} target(s) (re)started")
+    if changes["certificate_reloaded"]:
+        parts.append("RTMPS certificate reloaded")
+    return "; ".join(parts) or "no change"
+
+
+def _check_fd_limit(config: RelayConfig) -> None:
+    log = get_logger()
+    systemd = under_systemd()
+    limit = raise_nofile_limit(raise_soft=not systemd)
+    fields: dict[str, Any] = {"soft": limit.soft, "hard": limit.hard, "set_by": "LimitNOFILE" if systemd else "relay"}
+    if limit.before != limit.soft:
+        fields["raised_from"] = limit.before
+    log.info("fd_limit", **fields)
+    targets = sum(len(ls.simulcast_targets) for ls in config.live_streams)
+    needed = needed_fds(config.server.limits.max_connections, targets)
+    if limit.soft < needed:
+        log.warning("fd_limit_low", soft=limit.soft, needed=needed,
+                    reason="server.limits.max_connections and the targets can need more file descriptors; "
+                           "raise LimitNOFILE= (systemd) or ulimit -Hn, or lower max_connections")
 
 
 async def serve(config: RelayConfig, path: str) -> int:
     """Run the relay until SIGINT or SIGTERM; the exit status."""
-    set_known_secrets(config.all_secrets())
+    add_known_secrets(config.all_secrets())
     log = get_logger()
     for warning in config.warnings:
         log.warning("config_warning", message=warning)
+    _check_fd_limit(config)
     relay = Relay(config, path)
     notifier = Notifier()
     loop = asyncio.get_running_loop()
@@ -239,15 +387,16 @@ async def serve(config: RelayConfig, path: str) -> int:
     loop.add_signal_handler(signal.SIGUSR1, relay.log_status)
     try:
         await relay.start()
-    except OSError as exc:
+    except (OSError, ssl.SSLError) as exc:
         log.error("listen_failed", error=exc.strerror or str(exc))
-        for server in relay.servers:
-            server.close()
+        relay.ingest.close()
         if relay.http is not None:
             await relay.http.stop()
         await relay.monitor.stop()
         await relay.webhooks.close(0)
         return EXIT_LISTEN_FAILED
+    relay.loop_monitor.start()
+    relay.start_housekeeping()
     notifier.ready(summary())
     keep_alive = loop.create_task(notifier.keep_alive(summary), name="sd_notify keep-alive")
     try:
@@ -261,7 +410,7 @@ async def serve(config: RelayConfig, path: str) -> int:
 async def _reload(relay: Relay, path: str, notifier: Notifier, summary: Callable[[], str]) -> None:
     """SIGHUP: reload the config file, inside RELOADING=1 ... READY=1 for systemd."""
     with notifier.reloading(summary):
-        relay.reload(path)
+        await relay.reload_from(path)
 
 
 def _log_unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -8,7 +8,12 @@ Reconnect window (Mux's `reconnect_window`): when the publisher's connection dro
 without FCUnpublish/deleteStream, the stream stays active and the targets stay connected
 for that many seconds. If the same key publishes again in time, every target continues
 the same broadcast from the new session's first keyframe, its timestamps moving forward
-by the time the publisher was away. A clean stop (OBS's "Stop Streaming") ends at once.
+by the time the publisher was away. A clean stop (OBS's "Stop Streaming") ends at once,
+and so does a cut-off: a reload that changes the live stream's key (the old key is
+revoked: its publisher must not stay on, nor come back) or removes the live stream.
+
+A reload is applied in two steps, so that it is all or nothing: `prepare` builds the new
+targets without touching anything running, and `apply` swaps them in.
 
 Status changes of the live stream and of its targets go to `observers` (the webhook
 dispatcher) as StatusChange values with fresh snapshots. A target retrying after an
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from relay.config import LiveStreamConfig
@@ -59,8 +65,19 @@ ACTIVE = "active"
 class Publisher(Protocol):
     """The ingest connection holding a live stream."""
 
-    def close(self) -> None:
-        """Shut the publisher out."""
+    def cut_off(self, reason: str) -> None:
+        """End the publisher's session (it calls release(clean=True)) and close its connection."""
+
+
+@dataclass
+class Reconfiguration:
+    """A reload of one live stream, built and not yet applied."""
+
+    config: LiveStreamConfig
+    targets: list[Target]  # the targets after the reload, in config order
+    new: list[Target] = field(default_factory=list)  # made for this reload: started if the stream is active
+    retired: list[Target] = field(default_factory=list)  # current targets that go
+    key_changed: bool = False
 
 
 class LiveStream:
@@ -166,35 +183,58 @@ class LiveStream:
         for target in self.targets:
             target.request_stop()
 
-    def reconfigure(self, config: LiveStreamConfig) -> None:
-        """Apply a reloaded config: unchanged targets keep broadcasting, others restart."""
+    def prepare(self, config: LiveStreamConfig) -> Reconfiguration:
+        """Build what a reloaded config needs (new targets), touching nothing that runs."""
         current = {t.config.passthrough: t for t in self.targets}
-        targets = []
+        plan = Reconfiguration(config, [], key_changed=config.stream_key != self.config.stream_key)
         for target_config in config.simulcast_targets:
             target = current.pop(target_config.passthrough, None)
             if target is not None and target.config == target_config:
-                targets.append(target)
+                plan.targets.append(target)
                 continue
             if target is not None:
-                self._retire(target)
+                plan.retired.append(target)
             target = self._watch(Target(self.name, target_config, self.hub))
-            targets.append(target)
-            if self.status == ACTIVE:
-                target.start()
-        for target in current.values():
-            self._retire(target)
-        self.targets = targets
-        self.config = config
-        self._reported = {t: s for t, s in self._reported.items() if t in targets}
+            plan.targets.append(target)
+            plan.new.append(target)
+        plan.retired.extend(current.values())
+        return plan
 
-    def shut_down(self, reason: str) -> None:
-        """Kick the publisher and stop every target (the live stream left the config, or we exit)."""
+    def apply(self, plan: Reconfiguration) -> None:
+        """Swap in a prepared reload: unchanged targets keep broadcasting, others restart.
+
+        A changed stream key revokes the old one: its publisher is cut off, and a reconnect
+        window that runs for it ends.
+        """
+        if plan.key_changed:
+            self.cut_off("the live stream's stream key was changed by a reload")
+        for target in plan.retired:
+            self._retire(target)
+        targets = plan.targets
+        self.targets = targets
+        self.config = plan.config
+        self._reported = {t: s for t, s in self._reported.items() if t in targets}
+        if self.status == ACTIVE:
+            for target in plan.new:
+                target.start()
+
+    def reconfigure(self, config: LiveStreamConfig) -> None:
+        """prepare() and apply() in one go (a reload of this live stream alone)."""
+        self.apply(self.prepare(config))
+
+    def cut_off(self, reason: str) -> None:
+        """End the session now: the publisher is shut out and no reconnect window applies."""
         publisher = self.publisher
         if publisher is not None:
-            self.release(publisher, reason, clean=True)
-            publisher.close()
+            publisher.cut_off(reason)
+            if self.publisher is publisher:  # a publisher that did not release: release it here
+                self.release(publisher, reason, clean=True)
         elif self._window is not None:
             self._end(reason)
+
+    def shut_down(self, reason: str) -> None:
+        """Cut the publisher off and stop every target (the live stream left the config, or we exit)."""
+        self.cut_off(reason)
         for target in self.targets:
             target.request_stop()
 

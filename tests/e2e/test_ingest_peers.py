@@ -1,52 +1,98 @@
-"""The ingest against misbehaving peers, in process: garbage, silence, a publisher that goes quiet.
+"""The ingest against misbehaving peers, in process: garbage, silence, floods, key guessing, non-readers.
 
-Each must cost the relay one closed connection and a log line, never a crash or a
-connection held open forever. The deadlines are shortened for the test; the behaviour is
-the daemon's.
+Each must cost the relay one closed connection and at most a log line, never a crash or a
+connection held open forever. The limits are the config's `server.limits`, set small for
+the test; the behaviour is the daemon's (the same Ingest the daemon runs).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
 
 from relay import logs
 from relay.config import parse_config
-from relay.net import ingest
-from relay.net.ingest import IngestProtocol, start_ingest
+from relay.net.listeners import Ingest, server_tls_context
 from relay.net.livestream import LiveStream
+from relay.rtmp import messages as m
+from relay.rtmp.chunk import encode_message
 from relay.rtmp.connection import ClientConnection
 from relay.rtmp.events import PublishStarted, Refused
+from relay.secret import Secret
+from tests.support.tls import TestPki
 
 INGEST_KEY = "ingest-peers-KEY-0c41f7aa"
+WRONG_KEYS = [f"guessed-KEY-{n:04d}-5b1e" for n in range(6)]
+FAST = {"handshake_timeout": 0.5, "tls_handshake_timeout": 0.5, "publish_timeout": 1, "idle_timeout": 1}
+
+
+class Harness:
+    """An Ingest on 127.0.0.1 with one live stream, logging JSON to a file."""
+
+    def __init__(self, ingest: Ingest, live: LiveStream, log_path: Path) -> None:
+        self.ingest = ingest
+        self.live = live
+        self.log_path = log_path
+        self.port = 0
+        self.tls_port = 0
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in map(json.loads, self.log_path.read_text().splitlines()) if e["event"] == name]
+
+    async def open(self, tls: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if not tls:
+            return await asyncio.open_connection("127.0.0.1", self.port)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return await asyncio.open_connection("127.0.0.1", self.tls_port, ssl=context, server_hostname="localhost")
+
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
 
 
 @pytest.fixture
-async def ingest_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[tuple[int, LiveStream]]:
-    monkeypatch.setattr(ingest, "PUBLISH_DEADLINE", 0.5)
-    monkeypatch.setattr(ingest, "IDLE_TIMEOUT", 0.5)
-    log_file = (tmp_path / "relay.log").open("w")
+async def ingest_server(tmp_path: Path, test_pki: TestPki) -> AsyncIterator[HarnessFactory]:
+    """Factory: `await ingest_server(**limits)` starts an RTMP and an RTMPS listener."""
+    log_path = tmp_path / "relay.log"
+    log_file = log_path.open("w", buffering=1)
     logs.configure("info", json=True, stream=log_file)
-    config = parse_config(
-        f'live_streams: [{{name: studio, stream_key: "{INGEST_KEY}", reconnect_window: 0, simulcast_targets: []}}]',
-        "test.yaml",
-    )
-    live = LiveStream(config.live_streams[0])
-    connections: set[IngestProtocol] = set()
-    server = await start_ingest("127.0.0.1", 0, "live", lambda key: live if key == INGEST_KEY else None, connections)
+    logs.add_known_secrets([Secret(INGEST_KEY)])
+    started: list[Harness] = []
+
+    async def start(**limits: Any) -> Harness:
+        config = parse_config(json.dumps({
+            "server": {"limits": {**FAST, **limits}},
+            "live_streams": [{"name": "studio", "stream_key": INGEST_KEY, "reconnect_window": 0,
+                              "simulcast_targets": []}],
+        }), "test.yaml")
+        live = LiveStream(config.live_streams[0])
+        ingest = Ingest(config.server, lambda key: live if config.find_live_stream(key) else None,
+                        server_tls_context(str(test_pki.cert_file), str(test_pki.key_file)))
+        harness = Harness(ingest, live, log_path)
+        harness.port = (await ingest.listen("127.0.0.1", 0)).sockets[0].getsockname()[1]
+        harness.tls_port = (await ingest.listen_tls("127.0.0.1", 0)).sockets[0].getsockname()[1]
+        started.append(harness)
+        return harness
+
     try:
-        yield server.sockets[0].getsockname()[1], live
+        yield start
     finally:
-        server.close()
-        for conn in list(connections):
-            conn.close()
+        for harness in started:
+            harness.ingest.close()
         structlog.reset_defaults()
+        logs.reset_known_secrets()
         log_file.close()
-        assert INGEST_KEY not in (tmp_path / "relay.log").read_text()
+        text = log_path.read_text()
+        assert INGEST_KEY not in text
+        assert not [key for key in WRONG_KEYS if key in text], "an attempted key reached the log"
 
 
 async def closed_by_server(reader: asyncio.StreamReader, timeout: float = 5.0) -> bool:
@@ -55,72 +101,239 @@ async def closed_by_server(reader: asyncio.StreamReader, timeout: float = 5.0) -
         async with asyncio.timeout(timeout):
             while await reader.read(65536):
                 pass
-    except ConnectionResetError:
+    except (ConnectionResetError, ssl.SSLError):
         pass
     return True
 
 
-async def test_garbage_gets_the_connection_closed(ingest_server: tuple[int, LiveStream]) -> None:
-    port, _ = ingest_server
+async def still_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """True if the server has not closed the connection (it answers a handshake)."""
+    writer.write(b"\x03" + bytes(1536))
+    data = await asyncio.wait_for(reader.readexactly(1 + 1536), timeout=5)
+    return data[0] == 3
+
+
+async def publish(port: int, key: str, app: str = "live") -> tuple[asyncio.StreamReader, asyncio.StreamWriter,
+                                                                  PublishStarted | Refused]:
+    """Handshake, connect and publish with our own RTMP client; the first PublishStarted or Refused."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client = ClientConnection(app, f"rtmp://127.0.0.1:{port}/{app}", key)
+    writer.write(client.data_to_send())
+    async with asyncio.timeout(5):
+        while True:
+            data = await reader.read(65536)
+            assert data, "closed before answering"
+            client.receive_data(data)
+            while (event := client.next_event()) is not None:
+                if isinstance(event, (PublishStarted, Refused)):
+                    return reader, writer, event
+            writer.write(client.data_to_send())
+
+
+def handshaken_chunks(*messages: bytes) -> bytes:
+    """C0 C1 C2 and then raw chunk-stream bytes."""
+    return b"\x03" + bytes(1536) + bytes(1536) + b"".join(messages)
+
+
+async def test_garbage_gets_the_connection_closed(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server()
+    reader, writer = await harness.open()
 
     writer.write(b"\x06" + bytes(1536))  # RTMPE: a version byte this relay refuses
 
     assert await closed_by_server(reader)
     writer.close()
+    assert harness.events("ingest_protocol_error")
 
 
-async def test_a_peer_that_never_publishes_is_closed_after_the_deadline(
-        ingest_server: tuple[int, LiveStream]) -> None:
-    port, _ = ingest_server
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def test_a_peer_that_never_shakes_hands_is_closed_at_the_handshake_deadline(
+        ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(publish_timeout=30)
+    reader, writer = await harness.open()
+    writer.write(b"\x03" + bytes(700))  # half of C1, then nothing (slowloris)
 
-    assert await closed_by_server(reader)  # it sent nothing at all
+    assert await closed_by_server(reader)
     writer.close()
+    (timeout,) = harness.events("ingest_timeout")
+    assert "handshake" in timeout["reason"]
+
+
+async def test_a_peer_that_never_publishes_is_closed_at_the_publish_deadline(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server()
+    reader, writer = await harness.open()
+    writer.write(b"\x03" + bytes(1536) + bytes(1536))  # a handshake, then nothing
+
+    assert await closed_by_server(reader)
+    writer.close()
+    (timeout,) = harness.events("ingest_timeout")
+    assert "not publishing" in timeout["reason"]
 
 
 async def test_a_publisher_that_goes_silent_is_closed_and_releases_the_stream(
-        ingest_server: tuple[int, LiveStream]) -> None:
-    port, live = ingest_server
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    client = ClientConnection("live", f"rtmp://127.0.0.1:{port}/live", INGEST_KEY)
-    writer.write(client.data_to_send())
-    async with asyncio.timeout(5):
-        published = False
-        while not published:
-            client.receive_data(await reader.read(65536))
-            while (event := client.next_event()) is not None:
-                published = published or isinstance(event, PublishStarted)
-            writer.write(client.data_to_send())
-    assert live.status == "active"
+        ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server()
+    reader, writer, event = await publish(harness.port, INGEST_KEY)
+    assert isinstance(event, PublishStarted)
+    assert harness.live.status == "active"
 
     # Then nothing more: no media, no FCUnpublish, no FIN (a dead uplink).
     assert await closed_by_server(reader)
-    assert live.status == "idle"
+    assert harness.live.status == "idle"
     writer.close()
+    assert "no data from the publisher" in harness.events("ingest_timeout")[0]["reason"]
 
 
 async def test_a_wrong_application_is_rejected_without_logging_what_follows_it(
-        ingest_server: tuple[int, LiveStream], tmp_path: Path) -> None:
-    port, live = ingest_server
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server()
     # An encoder whose server url was set to rtmp://host/other/KEY.
-    client = ClientConnection(f"other/{INGEST_KEY}", f"rtmp://127.0.0.1:{port}/other/{INGEST_KEY}", INGEST_KEY)
-    writer.write(client.data_to_send())
+    reader, writer, event = await publish(harness.port, INGEST_KEY, app=f"other/{INGEST_KEY}")
 
-    refused = None
-    async with asyncio.timeout(5):
-        while refused is None:
-            data = await reader.read(65536)
-            assert data, "closed before answering connect"
-            client.receive_data(data)
-            while (event := client.next_event()) is not None:
-                if isinstance(event, Refused):
-                    refused = event
-            writer.write(client.data_to_send())
-
-    assert refused.stage == "connect" and refused.code == "NetConnection.Connect.Rejected"
+    assert isinstance(event, Refused)
+    assert event.stage == "connect" and event.code == "NetConnection.Connect.Rejected"
     assert await closed_by_server(reader)
-    assert live.status == "idle"
-    assert '"app": "other"' in (tmp_path / "relay.log").read_text()
+    assert harness.live.status == "idle"
+    (rejected,) = harness.events("connect_rejected")
+    assert rejected["app"] == "other" and rejected["tc_url_host"] == "127.0.0.1"
     writer.close()
+
+
+async def test_a_megabyte_app_name_is_cut_in_the_log(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(max_command_size=4 << 20, max_unauthenticated_memory=16 << 20)
+    app = "x" * 1_000_000
+    reader, writer, event = await publish(harness.port, INGEST_KEY, app=app)
+
+    assert isinstance(event, Refused)
+    (rejected,) = harness.events("connect_rejected")
+    assert rejected["app_len"] == 1_000_000 and len(rejected["app"]) < 300
+    assert len(harness.log_path.read_text()) < 10_000
+    writer.close()
+
+
+async def test_connections_over_the_per_address_limit_are_refused_at_once(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(max_connections_per_address=2, publish_timeout=30)
+    first, second = await harness.open(), await harness.open()
+
+    reader, writer = await harness.open()
+    assert await closed_by_server(reader, timeout=2)  # long before any deadline
+    writer.close()
+
+    assert await still_open(*first) and await still_open(*second)
+    first[1].close()
+    await closed_by_server(first[0])
+    async with asyncio.timeout(5):
+        while harness.ingest.settings.admission.open > 1:
+            await asyncio.sleep(0.01)
+    assert await still_open(*await harness.open())  # the freed place is taken again
+    second[1].close()
+    harness.ingest.settings.admission.flush_log()
+    (refused,) = harness.events("ingest_refused")
+    assert refused["reasons"] == {"max_connections_per_address": 1}
+
+
+async def test_connections_over_the_total_limit_are_refused_and_logged_once(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(max_connections=3, max_connections_per_address=100, publish_timeout=30)
+    kept = [await harness.open() for _ in range(3)]
+
+    refused = [await harness.open() for _ in range(50)]
+    for reader, writer in refused:
+        assert await closed_by_server(reader, timeout=2)
+        writer.close()
+
+    for conn in kept:
+        assert await still_open(*conn)
+        conn[1].close()
+    harness.ingest.settings.admission.flush_log()
+    lines = harness.events("ingest_refused")
+    assert len(lines) <= 2 and sum(line["refused"] for line in lines) == 50
+
+
+async def test_key_guessing_blocks_the_address_and_never_logs_a_key(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(failed_publishes_per_minute=3)
+    for key in WRONG_KEYS[:4]:
+        reader, writer, event = await publish(harness.port, key)
+        assert isinstance(event, Refused) and event.code == "NetStream.Publish.BadName"
+        writer.close()
+
+    (blocked,) = harness.events("ingest_address_blocked")
+    assert blocked["address"] == "127.0.0.1" and blocked["failed_publishes"] == 4
+    # Blocked: even the right key is refused, at accept, for a minute.
+    reader, writer = await harness.open()
+    assert await closed_by_server(reader, timeout=2)
+    writer.close()
+    assert harness.live.status == "idle"
+    assert [e["key_sha256"] for e in harness.events("publish_rejected")] == [
+        Secret(key).fingerprint for key in WRONG_KEYS[:4]]
+
+
+@pytest.mark.parametrize(("max_output_bytes", "batch", "expected"), [
+    (65_536, 500, "the peer is not reading"),  # one read's replies pass the cap
+    (64 << 20, 20, "has not read our replies"),  # small reads: the transport pauses, then the stall deadline
+])
+async def test_a_peer_that_never_reads_its_replies_is_closed(ingest_server: HarnessFactory, max_output_bytes: int,
+                                                             batch: int, expected: str) -> None:
+    # Pings answered to a publisher that does not read: closed when its replies pass
+    # max_output_bytes, or when it has been paused for idle_timeout (1 s here).
+    harness = await ingest_server(max_output_bytes=max_output_bytes)
+    reader, writer, event = await publish(harness.port, INGEST_KEY)
+    assert isinstance(event, PublishStarted)
+    ping = encode_message(2, 0, m.USER_CONTROL, 0, m.UserControl(m.PING_REQUEST, 7).to_payload(), 128)
+
+    async def flood() -> None:
+        for _ in range(200_000):  # up to 70 MB of pings; the reading side never reads
+            writer.write(ping * batch)
+            await writer.drain()
+
+    async with asyncio.timeout(20):
+        with pytest.raises((ConnectionError, OSError)):
+            await flood()
+    writer.close()
+    assert harness.live.status == "idle"
+    errors = [e.get("error", "") for e in harness.events("ingest_protocol_error")]
+    timeouts = [e["reason"] for e in harness.events("ingest_timeout")]
+    assert [r for r in errors + timeouts if expected in r], harness.log_path.read_text()[-2000:]
+
+
+async def test_rtmps_handshake_deadline_and_connection_limits_apply_before_tls(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(max_connections_per_address=1, publish_timeout=30)
+    # A TCP connection to the RTMPS port that never starts TLS.
+    reader, writer = await asyncio.open_connection("127.0.0.1", harness.tls_port)
+    # It holds the address's only place: a second one is refused before any TLS.
+    other_reader, other_writer = await asyncio.open_connection("127.0.0.1", harness.tls_port)
+    assert await closed_by_server(other_reader, timeout=2)
+    other_writer.close()
+
+    assert await closed_by_server(reader, timeout=5)  # tls_handshake_timeout: 0.5 s, not asyncio's 60
+    writer.close()
+    (failed,) = harness.events("ingest_tls_failed")
+    assert "in time" in failed["reason"] or "handshake" in failed["reason"].lower()
+    async with asyncio.timeout(5):
+        while harness.ingest.settings.admission.open:
+            await asyncio.sleep(0.01)
+
+
+async def test_rtmps_publish_deadline_counts_from_the_tcp_accept(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(publish_timeout=1)
+    loop = asyncio.get_running_loop()
+    opened = loop.time()
+    reader, writer = await harness.open(tls=True)
+    writer.write(b"\x03" + bytes(1536) + bytes(1536))
+
+    assert await closed_by_server(reader)
+    assert loop.time() - opened < 5
+    writer.close()
+    assert "not publishing" in harness.events("ingest_timeout")[0]["reason"]
+
+
+async def test_cut_off_ends_the_session_without_a_reconnect_window(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(idle_timeout=30)
+    reader, writer, event = await publish(harness.port, INGEST_KEY)
+    assert isinstance(event, PublishStarted)
+
+    harness.live.cut_off("the live stream's stream key was changed by a reload")
+
+    assert harness.live.status == "idle" and harness.live.publisher is None
+    assert await closed_by_server(reader)
+    writer.close()
+    (ended,) = harness.events("publish_ended")
+    assert ended["clean"] is True and "stream key was changed" in ended["reason"]

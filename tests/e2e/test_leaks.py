@@ -232,3 +232,49 @@ def test_no_stream_key_reaches_any_output(
     assert not leaks, f"stream keys in the relay's output: {sorted(leaks)}"
     unknown_fingerprint = hashlib.sha256(UNKNOWN.encode()).hexdigest()[:8]
     assert unknown_fingerprint in texts["daemon 0 (stdout+stderr)"]
+
+
+SHORT_TARGET_KEY = "ta"  # what a new user types to try the relay out
+SHORT_INGEST_KEY = "obs1"
+
+
+def test_short_keys_are_scrubbed_as_whole_tokens_and_the_log_stays_readable(
+    tmp_path: Path, source_flv: Path, nginx_rtmp: Callable[..., NginxRtmp], outputs: Outputs,
+) -> None:
+    # Keys this short are warned about at load; the scrubber must still not cut words apart
+    # ("starting", "target_status", "metadata"), and where a key stands alone it is replaced.
+    nginx = nginx_rtmp(RtmpApp("rec", record=True))
+    config = {
+        "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live"},
+        "http": {"listen": None},
+        "live_streams": [{"name": "studio", "stream_key": SHORT_INGEST_KEY, "reconnect_window": 0,
+                          "simulcast_targets": [{"url": nginx.url("rec"), "stream_key": SHORT_TARGET_KEY,
+                                                 "passthrough": "nginx"}]}],
+    }
+    daemon = RelayProcess(write(tmp_path / "relay.yaml", yaml.safe_dump(config, sort_keys=False)))
+    outputs.daemons.append(daemon)
+    port = daemon.port
+    warnings = [e["message"] for e in daemon.events if e.get("event") == "config_warning"]
+    assert any("shorter than 16" in w for w in warnings)
+
+    publish_with_ffmpeg(f"rtmp://127.0.0.1:{port}/live/{SHORT_INGEST_KEY}", source_flv, realtime=False, timeout=30)
+    daemon.wait_for("target_status", target="nginx", to="idle", timeout=20)
+    nginx.wait_unpublished(SHORT_TARGET_KEY)  # the key did go out, on the wire
+    # A stranger's publish to a url that carries the short target key as a path segment:
+    # the relay logs the app's first segment, which is then the key standing alone.
+    assert start_publish(f"rtmp://127.0.0.1:{port}/{SHORT_TARGET_KEY}/x", source_flv,
+                         realtime=False).wait(timeout=30) != 0
+    rejected = daemon.wait_for("connect_rejected")
+    assert daemon.terminate(timeout=5) == 0
+
+    statuses = [e for e in daemon.events if e.get("event") == "target_status"]
+    assert [e["to"] for e in statuses] == ["starting", "broadcasting", "idle"]
+    assert all(e["target"] == "nginx" for e in statuses)
+    assert daemon.wait_for("live_stream_status", to="active")["event"] == "live_stream_status"
+    assert rejected["app"] == f"<redacted:{hashlib.sha256(SHORT_TARGET_KEY.encode()).hexdigest()[:8]}>"
+    # No redaction inside a word anywhere, and neither key left standing alone.
+    text = daemon.output
+    assert not re.search(r"[\w.~-]<redacted|redacted:[0-9a-f]{8}>[\w.~-]", text)
+    for key in (SHORT_TARGET_KEY, SHORT_INGEST_KEY):
+        assert not re.search(rf"(?<![\w.~-]){key}(?![\w.~-])", text), f"the short key {key!r} stands in the log"
+    assert '"to": "starting"' in text and '"event": "target_status"' in text  # the words are whole

@@ -1,0 +1,85 @@
+"""The loop-stall monitor: a callback that holds the loop is seen, with the CPU it used."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from relay import logs
+from relay.net.loopmonitor import LoopMonitor
+
+
+class LogStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        self.written.set()
+        return super().write(text)
+
+
+@pytest.fixture
+def log_out() -> Iterator[LogStream]:
+    out = LogStream()
+    logs.configure("info", json=True, stream=out)
+    yield out
+    structlog.reset_defaults()
+
+
+def stalls(out: io.StringIO) -> list[dict[str, Any]]:
+    return [e for e in map(json.loads, out.getvalue().splitlines()) if e["event"] == "loop_stall"]
+
+
+def spin(seconds: float) -> None:
+    """Hold the event loop with work, as a slow callback would."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+async def test_a_busy_callback_is_logged_as_a_stall_with_its_cpu(log_out: LogStream) -> None:
+    monitor = LoopMonitor(interval=0.01, threshold=0.05)
+    monitor.start()
+    try:
+        asyncio.get_running_loop().call_soon(spin, 0.15)
+        await asyncio.wait_for(log_out.written.wait(), timeout=5)
+    finally:
+        monitor.stop()
+
+    line = max(stalls(log_out), key=lambda e: e["stall_ms"])
+    assert line["stall_ms"] >= 150
+    assert line["cpu_ms"] >= 100  # the loop's thread was working, not waiting
+    assert monitor.summary()["max_stall_ms"] >= 150 and monitor.summary()["max_cpu_ms"] >= 100
+
+
+async def test_a_process_that_is_not_scheduled_shows_little_cpu(log_out: LogStream) -> None:
+    monitor = LoopMonitor(interval=0.01, threshold=0.05)
+    monitor.start()
+    try:
+        asyncio.get_running_loop().call_soon(time.sleep, 0.15)  # blocked without using the CPU
+        await asyncio.wait_for(log_out.written.wait(), timeout=5)
+    finally:
+        monitor.stop()
+
+    line = max(stalls(log_out), key=lambda e: e["stall_ms"])
+    assert line["stall_ms"] >= 150 and line["cpu_ms"] < 50
+
+
+async def test_short_callbacks_are_not_busy_stalls(log_out: LogStream) -> None:
+    monitor = LoopMonitor(interval=0.01, threshold=0.05)
+    monitor.start()
+    for _ in range(20):
+        asyncio.get_running_loop().call_soon(spin, 0.005)
+        await asyncio.sleep(0.01)  # paces the callbacks; nothing is waited for
+    monitor.stop()
+
+    # A busy machine may delay a tick (a stall with little CPU), but no gap holds 50 ms of work.
+    assert all(line["cpu_ms"] < 50 for line in stalls(log_out))
