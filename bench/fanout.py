@@ -249,7 +249,9 @@ class RelaySystem(System):
 
         port = free_port()
         config: dict[str, Any] = {
-            "server": {"listen": f"127.0.0.1:{port}", "app": INGEST_APP},
+            # Every publisher comes from loadgen on 127.0.0.1: lift the per-address cap (16 by default).
+            "server": {"listen": f"127.0.0.1:{port}", "app": INGEST_APP,
+                       "limits": {"max_connections_per_address": max(16, n + 8)}},
             "live_streams": [
                 {
                     "name": f"bench-{i:03d}",

@@ -38,8 +38,10 @@ from relay.flv import Tag
 from relay.logs import get_logger, peer_text
 from relay.net.admission import Admission, PeerLogBudget, address_key
 from relay.net.livestream import LiveStream
+from relay.net.readbatch import ReadBatch
 from relay.net.replyflow import ReplyFlow
 from relay.net.workbudget import IterationBudget
+from relay.net.writetick import write_ticker
 from relay.rtmp.connection import HANDSHAKE, ServerConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, DataDropped, Media, PublishEnded, PublishRequest
@@ -106,7 +108,8 @@ class IngestProtocol(asyncio.Protocol):
         self._abort_timer: asyncio.TimerHandle | None = None
         self._backlog: deque[memoryview] = deque()  # read and not yet fed to the core (a stranger's)
         self._continuing = False
-        self._paused_for: set[str] = set()  # why reading is paused: "replies", "budget"
+        self._paused_for: set[str] = set()  # why reading is paused: "replies", "budget", "batch"
+        self._batch: ReadBatch | None = None  # a publisher on plain TCP: reads once per write interval
         self._encoder: dict[str, Any] = {}
 
     @property
@@ -144,8 +147,14 @@ class IngestProtocol(asyncio.Protocol):
         if self.transport is None or self.closing:
             return
         self.last_data = self.loop.time()
-        if self.live is not None and not self._backlog:
+        live = self.live
+        if live is not None and not self._backlog:
             self._feed(data)  # a publisher: all of it, now
+            batch = self._batch
+            if batch is not None and self.live is live and not self.closing:
+                interval = live.read_interval
+                if batch.after_read(len(data), interval, live.read_phase):
+                    live.read_batch_done(interval)
             return
         self._backlog.append(memoryview(data))
         self._work()
@@ -208,6 +217,12 @@ class IngestProtocol(asyncio.Protocol):
             return
         if not self.closing:
             self._write()
+
+    def pause_batch(self) -> None:
+        self._pause_reading("batch")
+
+    def resume_batch(self) -> None:
+        self._resume_reading("batch")
 
     def _pause_reading(self, reason: str) -> None:
         if not self._paused_for and self.transport is not None and not self.transport.is_closing():
@@ -349,12 +364,17 @@ class IngestProtocol(asyncio.Protocol):
             return
         self.live = live
         self._log = self.log.bind(live_stream=live.name)
+        if self.transport is not None and self.transport.get_extra_info("ssl_object") is None:
+            self._batch = ReadBatch(self, write_ticker())
         self.conn.accept_publish()
         self.log.info("publish_started", **self._encoder)
         self._arm()
 
     def _release(self, reason: str, clean: bool) -> None:
         live, self.live = self.live, None
+        if self._batch is not None:
+            self._batch.cancel()
+            self._batch = None
         if live is not None:
             self.log.info("publish_ended", reason=reason, clean=clean)
             live.release(self, reason, clean)

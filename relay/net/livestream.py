@@ -49,6 +49,7 @@ from relay.net.ingeststats import IngestSubscriber
 from relay.net.recorder import Recorder
 from relay.net.recordings import Recordings
 from relay.net.target import Target
+from relay.net.writetick import write_ticker
 from relay.rtmp.encoded import EncodedMessage, held_bytes
 from relay.status import (
     HealthSnapshot,
@@ -107,6 +108,8 @@ class LiveStream:
         self._publisher_lost_at = 0.0
         self.recordings = recordings
         self.recorder: Recorder | None = None  # the current or latest session's
+        # The publisher reads in the targets' slot of the write ticker (readbatch.py).
+        self.read_phase = write_ticker().phase_for(config.name)
 
     @property
     def status(self) -> str:
@@ -156,6 +159,22 @@ class LiveStream:
     def publish(self, tag: Tag) -> None:
         """One tag from the publisher, to every target."""
         self.hub.publish(tag)
+
+    # -- batched reads (readbatch.py) -----------------------------------------------
+
+    @property
+    def read_interval(self) -> float:
+        """How long the publisher's input may wait before it is read: the shortest write_interval
+        of the targets; 0 (read as it comes) when a target writes each tag at once, or there is none."""
+        shortest = min((t.config.write_interval for t in self.targets), default=0.0)
+        return max(shortest, 0.0)
+
+    def read_batch_done(self, interval: float) -> None:
+        """A batch of the publisher's input was read: the targets that gather over this interval
+        and follow the feed write it now (the others keep their own slot)."""
+        for target in self.targets:
+            if target.config.write_interval == interval:
+                target.write_following()
 
     def release(self, publisher: Publisher, reason: str, clean: bool) -> None:
         """The publisher is gone: end the broadcast, or hold it for the reconnect window."""

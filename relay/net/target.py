@@ -179,6 +179,11 @@ class Target(LinkOwner):
         self._scheduled = False
         self.write()
 
+    def write_following(self) -> None:
+        """The publisher's batch was read (readbatch.py): a target that follows the feed writes it now."""
+        if self.buffer.following:
+            self.write()
+
     def write(self) -> None:
         """Write what the send buffer holds for now, in one writelines."""
         link = self._link

@@ -1,11 +1,13 @@
 """One timer for the whole process: it writes what each target gathered, once per write_interval.
 
-Each live stream gets a phase when its first target is made: one of PHASES slots of the
-write interval, round robin, shared by its targets. A target is flushed when its slot
-comes round, so it writes at most once per interval and holds a tag at most one interval,
-and the writes of many live streams are spread over PHASES moments of each interval
-instead of all landing at once (the platforms, or the benchmark's sink, then read them
-as they come).
+Each live stream gets a phase when it is made: one of PHASES slots of the write
+interval, shared by its targets and its publisher's reads (readbatch.py). A target is
+flushed when its slot comes round, so it writes at most once per interval and holds a tag
+at most one interval. Live streams are packed STREAMS_PER_PHASE to a phase before the
+next phase is used, then wrap round: every wakeup of the loop costs about as much as a
+write (a timer, and caches gone cold since the last one), so a few live streams share
+one, while many are still spread over PHASES moments of each interval instead of all
+landing at once (a burst would delay the last stream's writes).
 
 A target that keeps up is a *member* of its slot (`add` / `remove`): flushed every time
 the slot comes, with nothing to do per tag or per write to stay there. A target that
@@ -13,6 +15,8 @@ only has something to drain now and then is *scheduled* once (`schedule`).
 
 The wheel of slots is one per distinct interval (usually one: the default), and the one
 `call_at` timer is armed for the earliest non-empty slot of any wheel. With PHASES = 10
+#: Live streams that share a phase before the next phase is used (phase_for).
+STREAMS_PER_PHASE = 4
 the timer fires at most 10 times per interval, however many targets there are: a timer
 per target, or per tag, costs more CPU than the writes it saves.
 
@@ -28,6 +32,8 @@ import math
 from typing import Protocol
 
 PHASES = 10
+#: Live streams that share a phase before the next phase is used (phase_for).
+STREAMS_PER_PHASE = 4
 # The loop's timers fire on a millisecond clock (libuv under uvloop), possibly a little
 # early: a slot due within this much of now is flushed now.
 _SLACK = 0.001
@@ -81,7 +87,8 @@ class _Wheel:
 class WriteTicker:
     """The process-wide write timer of one event loop."""
 
-    __slots__ = ("loop", "_wheels", "_timer", "_timer_at", "_soon", "_soon_handle", "_next_phase", "_phases")
+    __slots__ = ("loop", "_wheels", "_timer", "_timer_at", "_soon", "_soon_handle", "_next_phase", "_phases",
+                 "_groups")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -92,6 +99,7 @@ class WriteTicker:
         self._soon_handle: asyncio.Handle | None = None
         self._next_phase = 0
         self._phases: dict[str, int] = {}
+        self._groups = 0  # groups given a phase so far
 
     def new_phase(self) -> int:
         """A new phase: round robin, so that what gets one spreads over the interval."""
@@ -100,14 +108,16 @@ class WriteTicker:
         return phase
 
     def phase_for(self, key: str) -> int:
-        """The phase of a group (a live stream's targets): the same for every member, a new one per group.
+        """The phase of a group (a live stream's targets and publisher): the same for every member;
+        STREAMS_PER_PHASE groups to a phase, the next phase for the next ones, round robin.
 
         One phase per live stream rather than per target: its targets write the same bodies one
-        after the other, and a few live streams wake the loop a few times per interval, not once
-        per target (each wakeup costs about as much as a write)."""
+        after the other. Packed rather than one per group: eight live streams wake the loop twice
+        per interval, not eight times (each wakeup costs about as much as a write)."""
         phase = self._phases.get(key)
         if phase is None:
-            phase = self._phases[key] = self.new_phase()
+            phase = self._phases[key] = (self._groups // STREAMS_PER_PHASE) % PHASES
+            self._groups += 1
         return phase
 
     def schedule(self, target: Flushable, interval: float, phase: int) -> None:

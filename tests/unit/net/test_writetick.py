@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from relay.net.writetick import PHASES, WriteTicker, write_ticker
+from relay.net.writetick import PHASES, STREAMS_PER_PHASE, WriteTicker, write_ticker
 
 
 class FakeLoop:
@@ -192,8 +192,11 @@ def test_a_member_is_flushed_at_each_of_its_slots_until_removed() -> None:
     assert len(log) == 5 and loop.live_timers == [] and ticker.scheduled == 0
 
 
-def test_a_live_streams_targets_share_a_phase_and_live_streams_spread() -> None:
+def test_a_live_streams_targets_share_a_phase_and_live_streams_pack_then_spread() -> None:
     ticker = ticker_on(FakeLoop())
-    phases = [ticker.phase_for(f"stream-{i}") for i in range(PHASES + 2)]
-    assert phases[:PHASES] == list(range(PHASES)) and phases[PHASES:] == [0, 1]  # round robin
-    assert ticker.phase_for("stream-3") == 3  # the same live stream, the same phase, for all its targets
+    groups = PHASES * STREAMS_PER_PHASE
+    phases = [ticker.phase_for(f"stream-{i}") for i in range(groups + 2)]
+    # A few live streams share a wakeup; more take the next phases, then wrap round.
+    assert phases[:groups] == [i // STREAMS_PER_PHASE for i in range(groups)]
+    assert phases[groups:] == [0, 0]
+    assert ticker.phase_for("stream-5") == 1  # the same live stream, the same phase, for all its targets
