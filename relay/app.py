@@ -40,7 +40,7 @@ import asyncio
 import signal
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from relay.config import (
@@ -94,6 +94,9 @@ class Relay:
         self.log = get_logger()
         self._stopping = asyncio.Event()
         self._reloading = asyncio.Lock()
+        # systemd's notify socket, when run under it (a no-op otherwise): reloads by SIGHUP and
+        # by the HTTP API both report RELOADING=1 ... READY=1.
+        self.notifier = Notifier()
         self._housekeeping: asyncio.TimerHandle | None = None
 
     def _new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
@@ -157,38 +160,46 @@ class Relay:
         return await self.reload_from(self.path)
 
     async def reload_from(self, path: str) -> ReloadResult:
-        """Re-read the config file and apply it all or nothing; keep the current one if anything is wrong."""
+        """Re-read the config file and apply it all or nothing; keep the current one if anything is wrong.
+
+        Under systemd: RELOADING=1 (with MONOTONIC_USEC) before, READY=1 with the new summary after,
+        whatever the outcome."""
         async with self._reloading:
+            with self.notifier.reloading(lambda: summary_line(self.snapshot())):
+                return await self._reload_from(path)
+
+    async def _reload_from(self, path: str) -> ReloadResult:
+        """reload_from(), inside its lock and systemd's RELOADING ... READY."""
+        try:
+            new = await asyncio.to_thread(load_config, path)
+        except ConfigError as exc:
+            return self._reload_failed(tuple(exc.problems))
+        # Before anything is said about the new config: its keys are scrubbed from now on,
+        # and the old ones stay scrubbed (an old session's error may still carry one).
+        add_known_secrets(new.all_secrets())
+        for warning in new.warnings:
+            self.log.warning("config_warning", message=warning)
+        server, notes = self._server_for(new.server)
+        tls_context: ssl.SSLContext | None = None
+        if self.ingest.tls_context is not None and server.tls_cert_file and server.tls_key_file:
             try:
-                new = await asyncio.to_thread(load_config, path)
-            except ConfigError as exc:
-                return self._reload_failed(tuple(exc.problems))
-            # Before anything is said about the new config: its keys are scrubbed from now on,
-            # and the old ones stay scrubbed (an old session's error may still carry one).
-            add_known_secrets(new.all_secrets())
-            for warning in new.warnings:
-                self.log.warning("config_warning", message=warning)
-            server, notes = self._server_for(new.server)
-            tls_context: ssl.SSLContext | None = None
-            if self.ingest.tls_context is not None and server.tls_cert_file and server.tls_key_file:
-                try:
-                    tls_context = await asyncio.to_thread(server_tls_context, server.tls_cert_file,
-                                                          server.tls_key_file)
-                except (ssl.SSLError, OSError) as exc:
-                    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
-                    return self._reload_failed((f"{path}: server.tls_cert_file: the RTMPS certificate chain "
-                                                f"and key do not load ({reason}); kept the current one",))
-            if new.http != self.config.http:
-                notes.append("http settings apply on restart")
-            new = new.model_copy(update={"server": server, "http": self.config.http})
-            plans, added = self._prepare(new)
-            changes = self._swap(new, plans, added, tls_context)
-            summary = _summarize(changes)
-            self.log.info("config_reloaded", live_streams=len(self.live_streams), summary=summary, **changes)
-            for note in notes:
-                self.log.warning("config_unchanged_until_restart", reason=note)
-            # What changed, then what runs now (keys as fingerprints), as `relay check-config` shows it.
-            return ReloadResult(True, (), f"{summary}\n{summarize(self.config)}")
+                tls_context = await asyncio.to_thread(server_tls_context, server.tls_cert_file,
+                                                      server.tls_key_file)
+            except (ssl.SSLError, OSError) as exc:
+                reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+                return self._reload_failed((f"{path}: server.tls_cert_file: the RTMPS certificate chain "
+                                            f"and key do not load ({reason}); kept the current one",))
+        if new.http != self.config.http:
+            notes.append("http settings apply on restart")
+        new = new.model_copy(update={"server": server, "http": self.config.http})
+        plans, added = self._prepare(new)
+        changes = self._swap(new, plans, added, tls_context)
+        summary = _summarize(changes)
+        self.log.info("config_reloaded", live_streams=len(self.live_streams), summary=summary, **changes)
+        for note in notes:
+            self.log.warning("config_unchanged_until_restart", reason=note)
+        # What changed, then what runs now (keys as fingerprints), as `relay check-config` shows it.
+        return ReloadResult(True, (), f"{summary}\n{summarize(self.config)}")
 
     def _reload_failed(self, problems: tuple[str, ...]) -> ReloadResult:
         self.log.error("config_reload_failed", problems=list(problems), kept="last good config")
@@ -364,10 +375,10 @@ async def serve(config: RelayConfig, path: str) -> int:
         log.warning("config_warning", message=warning)
     _check_fd_limit(config)
     relay = Relay(config, path)
-    notifier = Notifier()
+    notifier = relay.notifier
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_log_unhandled)
-    reloads: set[asyncio.Task[None]] = set()
+    reloads: set[asyncio.Task[ReloadResult]] = set()
 
     def summary() -> str:
         return summary_line(relay.snapshot())
@@ -377,7 +388,7 @@ async def serve(config: RelayConfig, path: str) -> int:
         relay.stop()
 
     def reload() -> None:
-        task = loop.create_task(_reload(relay, path, notifier, summary))
+        task = loop.create_task(relay.reload_from(path))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -405,12 +416,6 @@ async def serve(config: RelayConfig, path: str) -> int:
         keep_alive.cancel()
         notifier.close()
     return 0
-
-
-async def _reload(relay: Relay, path: str, notifier: Notifier, summary: Callable[[], str]) -> None:
-    """SIGHUP: reload the config file, inside RELOADING=1 ... READY=1 for systemd."""
-    with notifier.reloading(summary):
-        await relay.reload_from(path)
 
 
 def _log_unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

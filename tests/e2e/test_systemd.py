@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -23,6 +24,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -161,6 +163,30 @@ def test_exec_start_speaks_the_notify_protocol_in_order(tmp_path: Path, abstract
     assert started_usec < reload_usec < time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     assert '"event": "config_reloaded"' in output
     assert INGEST_KEY not in output and TARGET_KEY not in output
+
+
+def test_a_reload_through_the_http_api_reports_reloading_as_sighup_does(tmp_path: Path) -> None:
+    http_port = free_port()
+    config = write_config(tmp_path / "relay.yaml", {
+        "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live"},
+        "http": {"listen": f"127.0.0.1:{http_port}"},
+        "live_streams": [{"name": "studio", "stream_key": INGEST_KEY, "simulcast_targets": []}],
+    })
+    with NotifySocket(tmp_path / "notify") as notify:
+        relay = RelayProcess(config, env={"NOTIFY_SOCKET": notify.address})
+        try:
+            ready = notify.wait_index("READY", "1")
+            request = urllib.request.Request(f"http://127.0.0.1:{http_port}/api/v1/reload", method="POST")
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer = json.load(response)
+            reloading = notify.wait_index("RELOADING", "1", after=ready)
+            reloaded = notify.wait_index("READY", "1", after=reloading)
+        finally:
+            relay.terminate(15)
+    assert answer["data"]["ok"] is True
+    assert "MONOTONIC_USEC" in dict(notify.messages[reloading])
+    assert ("STATUS", "1 live stream, 0 active, 0/0 targets broadcasting") in notify.messages[reloaded]
+    assert INGEST_KEY not in relay.output
 
 
 def test_status_line_follows_the_live_stream(tmp_path: Path, source_flv: Path) -> None:
