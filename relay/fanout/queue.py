@@ -20,7 +20,7 @@ Other script data (cue points, captions) is dropped with the frames around it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, TagLike, is_metadata
@@ -117,6 +117,22 @@ class TargetQueue(Generic[T]):
         if self.has_video:
             self.waiting_for_keyframe = True
             self._resyncing = True
+
+    def abandon(self, also: Iterable[T] = ()) -> tuple[int, int]:
+        """Count what is queued, and `also` (taken, never written), as dropped, and forget it: the
+        platform will never get it (the connection ended first). The (frames, bytes) counted."""
+        frames = size = 0
+        for tag in (*also, *self._tags):
+            if not tag.is_header:
+                frames += 1
+            size += len(tag.payload)
+        self.dropped_frames += frames
+        self.dropped_bytes += size
+        if frames:
+            self.drop_events += 1
+        self._tags.clear()
+        self.bytes = 0
+        return frames, size
 
     def clear(self) -> None:
         """Forget everything queued without counting it as dropped (a new connection starts)."""

@@ -143,9 +143,10 @@ class SendBuffer(Generic[M]):
         self._stop_following()
 
     def join(self) -> None:
-        """A new connection: forget everything, join the hub and queue its init burst (write it, then settle())."""
+        """A new connection: join the hub and queue its init burst (write it, then settle()). What the
+        last connection left unwritten is counted as dropped: the new one starts from the burst."""
         self._stop_following()
-        self.pending = []
+        self.abandon()
         self.queue.clear()
         self._headers = {}
         self.draining = self._armed = False
@@ -156,6 +157,12 @@ class SendBuffer(Generic[M]):
         """Leave the hub (the session ends); what was fed and not written stays pending."""
         self._stop_following()
         self.hub.leave(self)
+
+    def abandon(self) -> tuple[int, int]:
+        """Count everything taken or queued and not written as dropped, and forget it (the connection
+        is over); the (frames, bytes) counted."""
+        pending, self.pending = self.pending, []
+        return self.queue.abandon(pending)
 
     @property
     def backlog(self) -> bool:

@@ -402,5 +402,10 @@ class Target(LinkOwner):
             if not await link.drained(deadline - self._loop.time()):
                 break
             self.write()
+        if self.buffer.backlog:
+            # Never written: counted, so that bytes in = bytes sent + bytes dropped still holds.
+            frames, size = self.buffer.abandon()
+            self.log.warning("target_backlog_dropped", dropped_frames=frames, dropped_bytes=size,
+                             reason="the platform did not take it before the session ended")
         if not await link.close_cleanly():
             self.log.warning("target_close_timeout")

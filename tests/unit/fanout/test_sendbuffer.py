@@ -228,3 +228,37 @@ def test_the_feed_holds_only_what_the_slowest_follower_has_not_read() -> None:
     slow.buffer.leave()
     fast.buffer.leave()
     assert hub.followers == () and hub.feed.messages == []
+
+
+def test_what_a_connection_leaves_unwritten_is_counted_as_dropped() -> None:
+    hub, owner = caught_up()
+    fed = [audio(10, size=20), inter(33, size=30)]
+    for tag in fed:
+        hub.publish(tag)
+    owner.buffer.block()  # the platform stops reading: the fed tags are pending, the rest queues
+    owner.writable = False
+    queued = [audio(40, size=20), inter(66, size=30), video_header(size=24)]  # a new codec configuration
+    for tag in queued:
+        hub.publish(tag)
+    queue = owner.buffer.queue
+    assert queue.dropped_frames == 0
+
+    frames, size = owner.buffer.abandon()  # the session ends before the platform took them
+
+    assert (frames, size) == (4, 124)  # a header is bytes, not a frame
+    assert (queue.dropped_frames, queue.dropped_bytes) == (4, size)
+    assert not owner.buffer.backlog and owner.buffer.abandon() == (0, 0)
+
+
+def test_a_new_connection_counts_what_the_last_one_left_as_dropped() -> None:
+    hub, owner = caught_up()
+    owner.buffer.block()
+    owner.writable = False
+    for tag in (audio(10, size=20), inter(33, size=30)):
+        hub.publish(tag)
+    owner.buffer.leave()  # the link failed
+
+    owner.buffer.join()  # the next connection starts from the init burst
+
+    queue = owner.buffer.queue
+    assert (queue.dropped_frames, queue.dropped_bytes) == (2, 50)
