@@ -54,6 +54,7 @@ from relay.config import (
 )
 from relay.fanout.samples import RateHistory
 from relay.fdlimit import needed_fds, raise_nofile_limit, under_systemd
+from relay.gcpolicy import settle_after_start
 from relay.logs import add_known_secrets, get_logger
 from relay.memtrim import malloc_trim, rss_kb
 from relay.net.http import HttpServer
@@ -408,6 +409,7 @@ async def serve(config: RelayConfig, path: str) -> int:
         return EXIT_LISTEN_FAILED
     relay.loop_monitor.start()
     relay.start_housekeeping()
+    settle_after_start()
     notifier.ready(summary())
     keep_alive = loop.create_task(notifier.keep_alive(summary), name="sd_notify keep-alive")
     try:
