@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import signal
@@ -27,6 +28,9 @@ TARGET_KEY = "cli-target-KEY-77ab10"
 def good_config(port: int) -> dict[str, Any]:
     return {
         "server": {"listen": f"127.0.0.1:{port}", "app": "live"},
+        # Never the default 127.0.0.1:8935: another daemon (a parallel test, a relay the
+        # developer runs) may hold it, and then this one would exit at start.
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
         "live_streams": [{
             "name": "studio",
             "stream_key": INGEST_KEY,
@@ -104,8 +108,8 @@ def test_version() -> None:
 
 
 def test_sighup_keeps_the_last_good_config_when_the_new_one_is_broken(tmp_path: Path) -> None:
-    port = free_port()
-    path = write_config(tmp_path / "relay.yaml", good_config(port))
+    config = good_config(free_port())
+    path = write_config(tmp_path / "relay.yaml", config)
     daemon = RelayProcess(path)
     try:
         daemon.wait_for("relay_listening")
@@ -115,7 +119,7 @@ def test_sighup_keeps_the_last_good_config_when_the_new_one_is_broken(tmp_path: 
 
         failed = daemon.wait_for("config_reload_failed")
         assert any(str(path) in problem for problem in failed["problems"])
-        fixed = good_config(port)
+        fixed = copy.deepcopy(config)
         fixed["live_streams"].append({"name": "second", "stream_key": INGEST_KEY + "-2", "simulcast_targets": []})
         write_config(path, fixed)
         daemon.proc.send_signal(signal.SIGHUP)
