@@ -152,3 +152,12 @@ def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
         # Every failure must be a log event, not a traceback from a default handler.
         unparsed = [e["line"] for e in proc.events if e.get("event") == "<unparsed>"]
         assert not unparsed, "the relay wrote lines that are not JSON log events:\n" + "".join(unparsed)[:3000]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` first: in a parallel run (scripts/test: pytest-xdist, one test at a
+    time to each worker in this order) a one-minute test started last would leave the other
+    workers idle while it ends. The rest keep their order; a serial run is unchanged but for
+    the order."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -133,6 +133,11 @@ def test_sighup_keeps_the_last_good_config_when_the_new_one_is_broken(tmp_path: 
 
 # --- relay status / relay reload against a running show ------------------------------------------
 
+# The tests of the show share one worker in a parallel run (pytest-xdist, --dist loadgroup),
+# so that the show starts once.
+SHARES_THE_SHOW = pytest.mark.xdist_group("cli-show")
+
+
 @pytest.fixture(scope="module")
 def show(source_flv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Show]:
     with live_show(tmp_path_factory.mktemp("cli-show"), source_flv) as running:
@@ -143,6 +148,7 @@ def no_secrets(result: subprocess.CompletedProcess[str]) -> bool:
     return not [s for s in SHOW_SECRETS if s in result.stdout + result.stderr]
 
 
+@SHARES_THE_SHOW
 def test_status_prints_a_table_and_exits_1_while_a_target_of_an_active_stream_is_errored(show: Show) -> None:
     show.wait_for_status(lambda ls: ls["ingest"] is not None, what="a publisher")
 
@@ -160,6 +166,7 @@ def test_status_prints_a_table_and_exits_1_while_a_target_of_an_active_stream_is
     assert no_secrets(result)
 
 
+@SHARES_THE_SHOW
 def test_status_json_is_the_apis_answer(show: Show) -> None:
     result = relay("status", "--config", str(show.config_path), "--json")
 
@@ -169,6 +176,7 @@ def test_status_json_is_the_apis_answer(show: Show) -> None:
     assert no_secrets(result)
 
 
+@SHARES_THE_SHOW
 def test_status_with_url_and_token_file(show: Show, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(SHOW_TOKEN + "\n")
@@ -185,6 +193,7 @@ def test_status_with_url_and_token_file(show: Show, tmp_path: Path) -> None:
     assert no_secrets(good) and no_secrets(refused)
 
 
+@SHARES_THE_SHOW
 def test_reload_prints_the_outcome(show: Show) -> None:
     result = relay("reload", "--config", str(show.config_path))
 
@@ -193,6 +202,7 @@ def test_reload_prints_the_outcome(show: Show) -> None:
     assert no_secrets(result)
 
 
+@SHARES_THE_SHOW
 def test_reload_of_a_broken_file_prints_every_problem_and_exits_1(show: Show, tmp_path: Path) -> None:
     good = show.config_path.read_text()
     broken = json.loads(json.dumps(show.config))

@@ -433,6 +433,7 @@ def distinct_ports() -> tuple[int, int]:
     return first, second
 
 
+@pytest.mark.long
 def test_garbage_at_scale_leaves_the_show_and_the_daemon_intact(
     tmp_path: Path, long_clip: Path, test_pki: TestPki, nginx_rtmp: Callable[..., NginxRtmp],
     relay: Callable[..., RelayProcess],

@@ -131,6 +131,7 @@ def write(path: Path, text: str, mode: int = 0o600) -> Path:
     return path
 
 
+@pytest.mark.long
 def test_no_stream_key_reaches_any_output(
     tmp_path: Path, source_flv: Path, nginx_rtmp: Callable[..., NginxRtmp], stunnel: Callable[..., Stunnel],
     outputs: Outputs,
