@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.ffmpeg import FfmpegListener
 from tests.support.media import source_clip
@@ -19,6 +20,13 @@ from tests.support.relay_proc import RelayProcess, write_config
 from tests.support.tls import Stunnel, TestPki, make_pki
 
 _BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and the server's bind
+
+# Hypothesis times each example (a 200 ms deadline) and its data generation (the too_slow
+# health check). The suite runs its tests in parallel on a machine that may have 2 cores:
+# a test then waits for the CPU, which says nothing about the code. Tests assert behaviour,
+# never time (a test that must bound work counts it: tests/unit/rtmp/test_hostile_input.py).
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 
 @pytest.fixture(scope="session")
@@ -144,3 +152,12 @@ def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
         # Every failure must be a log event, not a traceback from a default handler.
         unparsed = [e["line"] for e in proc.events if e.get("event") == "<unparsed>"]
         assert not unparsed, "the relay wrote lines that are not JSON log events:\n" + "".join(unparsed)[:3000]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` first: in a parallel run (scripts/test: pytest-xdist, one test at a
+    time to each worker in this order) a one-minute test started last would leave the other
+    workers idle while it ends. The rest keep their order; a serial run is unchanged but for
+    the order."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

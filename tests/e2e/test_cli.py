@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import signal
@@ -27,6 +28,9 @@ TARGET_KEY = "cli-target-KEY-77ab10"
 def good_config(port: int) -> dict[str, Any]:
     return {
         "server": {"listen": f"127.0.0.1:{port}", "app": "live"},
+        # Never the default 127.0.0.1:8935: another daemon (a parallel test, a relay the
+        # developer runs) may hold it, and then this one would exit at start.
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
         "live_streams": [{
             "name": "studio",
             "stream_key": INGEST_KEY,
@@ -104,8 +108,8 @@ def test_version() -> None:
 
 
 def test_sighup_keeps_the_last_good_config_when_the_new_one_is_broken(tmp_path: Path) -> None:
-    port = free_port()
-    path = write_config(tmp_path / "relay.yaml", good_config(port))
+    config = good_config(free_port())
+    path = write_config(tmp_path / "relay.yaml", config)
     daemon = RelayProcess(path)
     try:
         daemon.wait_for("relay_listening")
@@ -115,7 +119,7 @@ def test_sighup_keeps_the_last_good_config_when_the_new_one_is_broken(tmp_path: 
 
         failed = daemon.wait_for("config_reload_failed")
         assert any(str(path) in problem for problem in failed["problems"])
-        fixed = good_config(port)
+        fixed = copy.deepcopy(config)
         fixed["live_streams"].append({"name": "second", "stream_key": INGEST_KEY + "-2", "simulcast_targets": []})
         write_config(path, fixed)
         daemon.proc.send_signal(signal.SIGHUP)
@@ -129,6 +133,11 @@ def test_sighup_keeps_the_last_good_config_when_the_new_one_is_broken(tmp_path: 
 
 # --- relay status / relay reload against a running show ------------------------------------------
 
+# The tests of the show share one worker in a parallel run (pytest-xdist, --dist loadgroup),
+# so that the show starts once.
+SHARES_THE_SHOW = pytest.mark.xdist_group("cli-show")
+
+
 @pytest.fixture(scope="module")
 def show(source_flv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Show]:
     with live_show(tmp_path_factory.mktemp("cli-show"), source_flv) as running:
@@ -139,6 +148,7 @@ def no_secrets(result: subprocess.CompletedProcess[str]) -> bool:
     return not [s for s in SHOW_SECRETS if s in result.stdout + result.stderr]
 
 
+@SHARES_THE_SHOW
 def test_status_prints_a_table_and_exits_1_while_a_target_of_an_active_stream_is_errored(show: Show) -> None:
     show.wait_for_status(lambda ls: ls["ingest"] is not None, what="a publisher")
 
@@ -156,6 +166,7 @@ def test_status_prints_a_table_and_exits_1_while_a_target_of_an_active_stream_is
     assert no_secrets(result)
 
 
+@SHARES_THE_SHOW
 def test_status_json_is_the_apis_answer(show: Show) -> None:
     result = relay("status", "--config", str(show.config_path), "--json")
 
@@ -165,6 +176,7 @@ def test_status_json_is_the_apis_answer(show: Show) -> None:
     assert no_secrets(result)
 
 
+@SHARES_THE_SHOW
 def test_status_with_url_and_token_file(show: Show, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(SHOW_TOKEN + "\n")
@@ -181,6 +193,7 @@ def test_status_with_url_and_token_file(show: Show, tmp_path: Path) -> None:
     assert no_secrets(good) and no_secrets(refused)
 
 
+@SHARES_THE_SHOW
 def test_reload_prints_the_outcome(show: Show) -> None:
     result = relay("reload", "--config", str(show.config_path))
 
@@ -189,6 +202,7 @@ def test_reload_prints_the_outcome(show: Show) -> None:
     assert no_secrets(result)
 
 
+@SHARES_THE_SHOW
 def test_reload_of_a_broken_file_prints_every_problem_and_exits_1(show: Show, tmp_path: Path) -> None:
     good = show.config_path.read_text()
     broken = json.loads(json.dumps(show.config))

@@ -272,6 +272,7 @@ def source_positions(received: list[Tag], source: list[Tag]) -> list[int]:
 
 # --- the tests ---------------------------------------------------------------------------------
 
+@pytest.mark.long
 def test_target_down_at_publish_start_joins_when_it_comes_up(
     long_source: Path, nginx_at: Callable[..., NginxRtmp], relay: Callable[..., RelayProcess],
     publishers: Callable[[Path, str], FfmpegProcess],
@@ -330,6 +331,7 @@ def test_target_down_at_publish_start_joins_when_it_comes_up(
     assert daemon.terminate(timeout=5) == 0
 
 
+@pytest.mark.long
 def test_target_server_killed_mid_stream_is_rejoined_when_it_restarts(
     long_source: Path, nginx_rtmp: Callable[..., NginxRtmp], nginx_at: Callable[..., NginxRtmp],
     relay: Callable[..., RelayProcess], publishers: Callable[[Path, str], FfmpegProcess],
@@ -375,6 +377,7 @@ def test_target_server_killed_mid_stream_is_rejoined_when_it_restarts(
     assert daemon.terminate(timeout=5) == 0
 
 
+@pytest.mark.long
 def test_slow_target_drops_at_keyframes_while_the_others_get_everything(
     long_source: Path, nginx_rtmp: Callable[..., NginxRtmp], relay: Callable[..., RelayProcess],
     publishers: Callable[[Path, str], FfmpegProcess],
@@ -469,6 +472,7 @@ def test_platform_refusing_the_stream_key_is_fatal_after_three_refusals(
     assert daemon.terminate(timeout=5) == 0
 
 
+@pytest.mark.long
 def test_publisher_coming_back_within_the_reconnect_window_keeps_targets_connected(
     long_source: Path, nginx_rtmp: Callable[..., NginxRtmp], relay: Callable[..., RelayProcess],
     publishers: Callable[[Path, str], FfmpegProcess],

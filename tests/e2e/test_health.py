@@ -34,6 +34,7 @@ def ingest_samples(port: int) -> list[float | None]:
     return samples
 
 
+@pytest.mark.long
 def test_long_gops_and_missing_audio_are_reported_once(relay_daemon: Callable[..., RelayProcess]) -> None:
     daemon = relay_daemon([], ingest_key=INGEST_KEY, live_stream={"health": {"media_timeout": 2}})
     publisher = FfmpegProcess([

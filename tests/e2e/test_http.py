@@ -19,7 +19,8 @@ from tests.support.ports import wait_until
 from tests.support.relay_proc import write_config
 from tests.support.show import SECRETS, TOKEN, Show, live_show, target
 
-pytestmark = pytest.mark.e2e
+# One show for the module: its tests share one worker in a parallel run (pytest-xdist, --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("http-show")]
 
 
 @pytest.fixture(scope="module")

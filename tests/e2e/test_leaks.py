@@ -83,6 +83,7 @@ def outputs() -> Iterator[Outputs]:
 def good_config(listen: str, nginx: NginxRtmp, tunnel: Stunnel) -> dict[str, Any]:
     return {
         "server": {"listen": listen, "app": "live"},
+        "http": {"listen": f"127.0.0.1:{free_port()}"},  # not the default port, which another daemon may hold
         "target_defaults": {"reconnect": FAST_RETRY},
         "live_streams": [
             {"name": "studio", "stream_key": INGEST_INLINE, "reconnect_window": 0, "simulcast_targets": [
@@ -130,6 +131,7 @@ def write(path: Path, text: str, mode: int = 0o600) -> Path:
     return path
 
 
+@pytest.mark.long
 def test_no_stream_key_reaches_any_output(
     tmp_path: Path, source_flv: Path, nginx_rtmp: Callable[..., NginxRtmp], stunnel: Callable[..., Stunnel],
     outputs: Outputs,

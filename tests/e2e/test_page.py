@@ -17,7 +17,8 @@ import pytest
 
 from tests.support.show import TOKEN, Show, live_show
 
-pytestmark = pytest.mark.e2e
+# One show for the module: its tests share one worker in a parallel run (pytest-xdist, --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("page-show")]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The browser comes from Debian (scripts/test installs it); Playwright never downloads one.

@@ -269,6 +269,7 @@ def test_recordings_default_to_the_state_directory_and_work_on_a_read_only_syste
     (state / "y").unlink()
     config = write_config(tmp_path / "relay.yaml", {
         "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live"},
+        "http": {"listen": f"127.0.0.1:{free_port()}"},  # not the default port, which another daemon may hold
         "live_streams": [{"name": "studio", "stream_key": INGEST_KEY, "reconnect_window": 0,
                           "simulcast_targets": [], "recording": {"enabled": True}}],  # no dir: the default
     })

@@ -12,7 +12,7 @@ import pytest
 
 from bench.soak import Soak
 
-pytestmark = [pytest.mark.e2e, pytest.mark.soak]
+pytestmark = [pytest.mark.e2e, pytest.mark.soak, pytest.mark.long]
 
 
 def test_a_minute_of_churn_leaves_no_trace(tmp_path: Path) -> None:

@@ -208,6 +208,7 @@ def test_status_line_follows_the_live_stream(tmp_path: Path, source_flv: Path) -
     assert INGEST_KEY not in relay.output and TARGET_KEY not in relay.output
 
 
+@pytest.mark.long
 def test_install_service_installs_a_working_service_and_keeps_an_existing_config(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("scripts/install-service runs as root (as CI does)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -30,15 +31,28 @@ SOURCE_CLIP_ARGS: tuple[str, ...] = (
 
 
 def cached_clip(args: tuple[str, ...], name: str, cache_dir: Path = MEDIA_CACHE) -> Path:
-    """The FLV that `ffmpeg ARGS OUT` makes, generated on first use and reused while ARGS stay the same."""
+    """The FLV that `ffmpeg ARGS OUT` makes, generated on first use and reused while ARGS stay the same.
+
+    Safe under concurrency (pytest-xdist workers, two checkouts sharing a cache): the first
+    process to want a clip makes it while holding a lock on `.NAME-DIGEST.lock`, and the
+    others wait for that lock and then find the clip, instead of each encoding it again.
+    """
     digest = hashlib.sha256(json.dumps(args).encode()).hexdigest()[:16]
     path = cache_dir / f"{name}-{digest}.flv"
     if path.exists():
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
-    # Write next to the target and rename: a concurrent run or an interrupted one never
-    # leaves a half-written clip under the final name.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=cache_dir)
+    with (cache_dir / f".{name}-{digest}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed, or the process dies
+        if not path.exists():  # made by whoever held the lock before us
+            _make_clip(args, name, path)
+    return path
+
+
+def _make_clip(args: tuple[str, ...], name: str, path: Path) -> None:
+    # Write next to the target and rename: an interrupted run never leaves a half-written
+    # clip under the final name, and a reader that does not take the lock never sees one.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         cmd = ["ffmpeg", "-nostdin", "-y", "-hide_banner", "-loglevel", "error", *args, tmp_name]
@@ -50,7 +64,6 @@ def cached_clip(args: tuple[str, ...], name: str, cache_dir: Path = MEDIA_CACHE)
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
-    return path
 
 
 def source_clip(cache_dir: Path = MEDIA_CACHE) -> Path:

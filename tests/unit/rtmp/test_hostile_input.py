@@ -554,6 +554,7 @@ def work_per_byte(size: int) -> tuple[float, float]:
     return reader.parse_steps / size, reader.bytes_copied / size
 
 
+@pytest.mark.long
 def test_ten_megabytes_one_byte_at_a_time_take_work_linear_in_their_size() -> None:
     steps_1, copied_1 = work_per_byte(1_000_000)
     steps_10, copied_10 = work_per_byte(10_000_000)
