@@ -311,6 +311,11 @@ class Relay:
                               took_ms=round(took_ms, 1), connections=arrived, open_connections=admission.open)
         self.start_housekeeping()
 
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called."""
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Ask the daemon to shut down (signal handler)."""
         self._stopping.set()
@@ -389,6 +394,8 @@ async def serve(config: RelayConfig, path: str) -> int:
         relay.stop()
 
     def reload() -> None:
+        if relay.stopping:
+            return  # shutting down (or never started): the loop's executor may be gone already
         task = loop.create_task(relay.reload_from(path))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
@@ -401,6 +408,7 @@ async def serve(config: RelayConfig, path: str) -> int:
         await relay.start()
     except (OSError, ssl.SSLError) as exc:
         log.error("listen_failed", error=exc.strerror or str(exc))
+        relay.stop()  # a SIGHUP from now on is ignored
         relay.ingest.close()
         if relay.http is not None:
             await relay.http.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,10 +104,10 @@ async def test_the_queue_is_bounded_dropping_the_oldest_and_counting() -> None:
     hooks = dispatcher(hook(f"http://127.0.0.1:{port}/hook", max_queue=3))
     await hooks.start()
     try:
-        started = time.monotonic()
+        # Nobody listens on the port yet: notify() queues and returns, never waiting for the receiver
+        # (the loop does not run between these calls and the checks below).
         for n in range(1, 11):
             hooks.notify(change(n))
-        assert time.monotonic() - started < 1  # notify never waits for the receiver
         (endpoint,) = hooks.endpoints
         assert endpoint.dropped == 7 and len(endpoint.queue) == 3
         with WebhookReceiver(SECRET, port=port) as receiver:
