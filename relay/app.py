@@ -415,9 +415,9 @@ async def serve(config: RelayConfig, path: str) -> int:
         await relay.monitor.stop()
         await relay.webhooks.close(0)
         return EXIT_LISTEN_FAILED
+    settle_after_start()  # before the loop monitor: its one full collection is start-up, not a stall
     relay.loop_monitor.start()
     relay.start_housekeeping()
-    settle_after_start()
     notifier.ready(summary())
     keep_alive = loop.create_task(notifier.keep_alive(summary), name="sd_notify keep-alive")
     try:
