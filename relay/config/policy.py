@@ -122,7 +122,8 @@ class TargetDefaults(Section):
     write_interval: float = Field(0.1, ge=0, le=0.1)
     """Seconds of media gathered into one write to a target: fewer, larger writes cost much less
     CPU, and platforms buffer seconds of video, so a tag waits at most this long; 0 writes each
-    frame at once."""
+    frame at once. While every target of a live stream gathers, its publisher is also read only
+    once per interval (the shortest of theirs)."""
     enhanced_rtmp: Literal["auto", "always", "never"] = "auto"
     """Announce Enhanced RTMP (HEVC, AV1) to the target: auto = when the publisher's stream uses it;
     never = for servers that cannot parse the announcement."""
