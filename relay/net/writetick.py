@@ -15,8 +15,6 @@ only has something to drain now and then is *scheduled* once (`schedule`).
 
 The wheel of slots is one per distinct interval (usually one: the default), and the one
 `call_at` timer is armed for the earliest non-empty slot of any wheel. With PHASES = 10
-#: Live streams that share a phase before the next phase is used (phase_for).
-STREAMS_PER_PHASE = 4
 the timer fires at most 10 times per interval, however many targets there are: a timer
 per target, or per tag, costs more CPU than the writes it saves.
 
