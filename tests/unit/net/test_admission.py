@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 
-from relay import logs
 from relay.config import IngestLimits
 from relay.net.admission import (
     BLOCK_SECONDS,
@@ -23,6 +20,7 @@ from relay.net.admission import (
     PeerLogBudget,
     address_key,
 )
+from tests.support.logcapture import LogStream, log_out  # noqa: F401  (log_out: a fixture)
 
 
 class Clock:
@@ -31,26 +29,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class LogStream(io.StringIO):
-    """A log stream that tells when a line was written."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = asyncio.Event()
-
-    def write(self, text: str) -> int:
-        self.written.set()
-        return super().write(text)
-
-
-@pytest.fixture
-def log_out() -> Iterator[LogStream]:
-    out = LogStream()
-    logs.configure("info", json=True, stream=out)
-    yield out
-    structlog.reset_defaults()
 
 
 def events(out: io.StringIO, name: str) -> list[dict[str, Any]]:

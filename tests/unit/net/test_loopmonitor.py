@@ -6,32 +6,12 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 
-from relay import logs
 from relay.net.loopmonitor import LoopMonitor
-
-
-class LogStream(io.StringIO):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = asyncio.Event()
-
-    def write(self, text: str) -> int:
-        self.written.set()
-        return super().write(text)
-
-
-@pytest.fixture
-def log_out() -> Iterator[LogStream]:
-    out = LogStream()
-    logs.configure("info", json=True, stream=out)
-    yield out
-    structlog.reset_defaults()
+from tests.support.logcapture import LogStream, log_out  # noqa: F401  (log_out: a fixture)
 
 
 def stalls(out: io.StringIO) -> list[dict[str, Any]]:
