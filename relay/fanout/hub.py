@@ -15,8 +15,9 @@ Two kinds of subscriber:
 
 The wrappers of the tags a joiner needs (the init burst) are kept, so that targets
 joining together share those too. They are memory the GOP holds: with `wrapper_bytes`
-(what one wrapper of a tag holds), the stream state counts them against its GOP bound. A sequence header identical to the last one of its
-track (a publisher that came back sends them again) is not fed to followers.
+(what one wrapper of a tag holds), the stream state counts them against its GOP bound.
+A sequence header identical to the last one of its track (a publisher that came back
+sends them again) is not fed to followers.
 """
 
 from __future__ import annotations

@@ -102,11 +102,8 @@ class SendBuffer(Generic[M]):
         out = self.pending
         if out:
             self.pending = []
-        if self.following:  # hub.read(self), inline: this runs at every write of every target
-            feed = self.hub.feed
-            messages = feed.messages
-            fed = messages[self.position - feed.base:]
-            self.position = feed.base + len(messages)
+        if self.following:
+            fed = self.hub.read(self)
             if fed:
                 out = out + fed if out else fed
         queue = self.queue
