@@ -25,6 +25,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from relay.config import TargetConfig
+from relay.logs import PEER_TEXT_LIMIT
 from relay.net.flowcontrol import FlowControl
 from relay.net.reasons import describe_connection_error
 from relay.rtmp.connection import ClientConnection
@@ -119,7 +120,7 @@ class TargetLink(asyncio.Protocol):
                 elif isinstance(event, StatusReceived):
                     description = self.redact(event.description)
                     code = self.redact(event.code)
-                    self.owner.link_message(self, event.level, code, description)
+                    self.owner.link_message(self, self.redact(event.level), code, description)
                     if event.level == "error":
                         self.fail(TargetFailure(f"the platform reported {code}: {description}".rstrip(": ")))
                         return
@@ -186,8 +187,12 @@ class TargetLink(asyncio.Protocol):
                 self.transport.writelines(out)
 
     def redact(self, text: str) -> str:
-        """Text from the platform with the target's key removed (some echo the stream name)."""
-        return redact(text, [self.config.stream_key])
+        """Text from the platform with the target's key removed (some echo the stream name), cut to
+        PEER_TEXT_LIMIT characters: it goes into log lines and the status API's last_error."""
+        text = redact(text, [self.config.stream_key])
+        if len(text) > PEER_TEXT_LIMIT:
+            text = f"{text[:PEER_TEXT_LIMIT]}… ({len(text)} characters)"
+        return text
 
     def fail(self, failure: TargetFailure) -> None:
         """End the link with a reason; everything waiting on it wakes up."""

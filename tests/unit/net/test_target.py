@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from relay.fanout.hub import Hub
 from relay.flv import AUDIO, VIDEO, Tag
+from relay.logs import PEER_TEXT_LIMIT
 from relay.net.target import Target
 from relay.rtmp.encoded import EncodedMessage
 from tests.support.tags import audio, audio_header, inter, keyframe, metadata, video_header
@@ -216,3 +217,16 @@ async def test_enhanced_rtmp_always_and_never(started: Started) -> None:
     _target, _hub, never = await started(hub, write_interval=0.05, enhanced_rtmp="never")
     assert always.connect_properties is not None and "fourCcList" in always.connect_properties
     assert never.connect_properties is not None and "fourCcList" not in never.connect_properties
+
+
+async def test_the_platforms_words_lose_the_key_and_are_cut_before_a_log_line_or_last_error(started: Started) -> None:
+    target, _hub, _transport = await started(write_interval=0.05)
+    link = target._link
+    assert link is not None
+    words = f"Publish rejected for stream {KEY}: " + "x" * 100_000  # a hostile or broken platform
+
+    said = link.redact(words)
+
+    assert KEY not in said and said.startswith("Publish rejected for stream <redacted")
+    assert len(said) < PEER_TEXT_LIMIT + 40 and said.endswith(" characters)")  # cut, saying how long it was
+    assert link.redact("Publish rejected.") == "Publish rejected."  # short words stay as they are
