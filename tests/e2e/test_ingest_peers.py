@@ -130,6 +130,26 @@ async def publish(port: int, key: str, app: str = "live") -> tuple[asyncio.Strea
             writer.write(client.data_to_send())
 
 
+async def admission_down_to(harness: Harness, count: int, timeout: float = 5.0) -> None:
+    """Wait until at most `count` connections are counted in, woken by each release (no polling)."""
+    admission = harness.ingest.settings.admission
+    released = asyncio.Event()
+    original = admission.release
+
+    def release(address: str) -> None:
+        original(address)
+        released.set()
+
+    admission.release = release  # type: ignore[method-assign]
+    try:
+        async with asyncio.timeout(timeout):
+            while admission.open > count:
+                released.clear()
+                await released.wait()
+    finally:
+        del admission.release  # the class's method again
+
+
 def handshaken_chunks(*messages: bytes) -> bytes:
     """C0 C1 C2 and then raw chunk-stream bytes."""
     return b"\x03" + bytes(1536) + bytes(1536) + b"".join(messages)
@@ -221,9 +241,7 @@ async def test_connections_over_the_per_address_limit_are_refused_at_once(ingest
     assert await still_open(*first) and await still_open(*second)
     first[1].close()
     await closed_by_server(first[0])
-    async with asyncio.timeout(5):
-        while harness.ingest.settings.admission.open > 1:
-            await asyncio.sleep(0.01)
+    await admission_down_to(harness, 1)
     assert await still_open(*await harness.open())  # the freed place is taken again
     second[1].close()
     harness.ingest.settings.admission.flush_log()
@@ -313,9 +331,7 @@ async def test_rtmps_handshake_deadline_and_connection_limits_apply_before_tls(i
     writer.close()
     (failed,) = harness.events("ingest_tls_failed")
     assert "in time" in failed["reason"] or "handshake" in failed["reason"].lower()
-    async with asyncio.timeout(5):
-        while harness.ingest.settings.admission.open:
-            await asyncio.sleep(0.01)
+    await admission_down_to(harness, 0)
 
 
 async def test_rtmps_publish_deadline_counts_from_the_tcp_accept(ingest_server: HarnessFactory) -> None:
