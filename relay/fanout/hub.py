@@ -16,8 +16,9 @@ Two kinds of subscriber:
 The wrappers of the tags a joiner needs (the init burst) are kept, so that targets
 joining together share those too. They are memory the GOP holds: with `wrapper_bytes`
 (what one wrapper of a tag holds), the stream state counts them against its GOP bound.
-A sequence header identical to the last one of its track (a publisher that came back
-sends them again) is not fed to followers.
+Every sequence header and script tag is fed as it comes, repeated or not: whether a
+connection already has a header is a fact about that connection (primer.py), never the
+hub's to judge from what it published before.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Hub(Generic[M]):
     """Fan-out of one live stream's tags, with the state a late joiner needs."""
 
     __slots__ = ("name", "state", "feed", "_wrap", "_subscribers", "_senders", "_offered", "_followers",
-                 "_last_header", "_kept", "_kept_frames")
+                 "_kept", "_kept_frames")
 
     def __init__(self, name: str, state: StreamState | None = None,
                  wrap: Callable[[Tag], M] | None = None,
@@ -84,7 +85,6 @@ class Hub(Generic[M]):
         self._senders: tuple[Sender[M], ...] = ()
         self._offered: tuple[Sender[M], ...] = ()  # senders that do not follow
         self._followers: tuple[FollowingSender[M], ...] = ()
-        self._last_header: dict[int, bytes] = {}  # per track, the last sequence header (kept across sessions)
         # id(tag) -> (tag, wrapper) for tags the state holds for joiners; the tag is kept in
         # the value so that its id cannot be reused while the entry exists.
         self._kept: dict[int, tuple[Tag, M]] = {}
@@ -157,11 +157,6 @@ class Hub(Generic[M]):
         return self._senders
 
     @property
-    def last_headers(self) -> dict[int, bytes]:
-        """Per track, the payload of the last sequence header published (a copy)."""
-        return dict(self._last_header)
-
-    @property
     def followers(self) -> tuple[FollowingSender[M], ...]:
         """The senders that read the feed."""
         return self._followers
@@ -171,7 +166,6 @@ class Hub(Generic[M]):
         self.state.update(tag)
         for subscriber in self._subscribers:  # a tuple: leave() during the loop is safe
             subscriber.offer(tag)
-        repeated = tag.is_header and self._repeats_header(tag)
         if not self._senders:
             return
         message = self._wrap(tag)
@@ -180,22 +174,15 @@ class Hub(Generic[M]):
         if followers:
             feed = self.feed.messages
             if tag.is_header or tag.kind == SCRIPT:
-                if not repeated:
-                    feed.append(message)
-                    for follower in followers:
-                        follower.urgent()
+                feed.append(message)
+                for follower in followers:
+                    follower.urgent()
             else:
                 feed.append(message)
                 if len(feed) > TRIM_AT:
                     self.feed.trim(min(f.position for f in followers))
         for sender in self._offered:
             sender.offer_message(message)
-
-    def _repeats_header(self, tag: Tag) -> bool:
-        if self._last_header.get(tag.kind) == tag.payload:
-            return True
-        self._last_header[tag.kind] = tag.payload
-        return False
 
     def _keep(self, tag: Tag, message: M) -> None:
         """Remember the wrapper of a tag the state now holds for joiners; forget what it let go."""

@@ -26,7 +26,7 @@ from typing import Generic, Protocol, TypeVar
 
 from relay.fanout.hub import Hub
 from relay.fanout.queue import TargetQueue
-from relay.flv import SCRIPT, VIDEO, TagLike
+from relay.flv import VIDEO, TagLike
 
 M = TypeVar("M", bound=TagLike)
 M_contra = TypeVar("M_contra", bound=TagLike, contravariant=True)
@@ -55,7 +55,7 @@ class SendBuffer(Generic[M]):
     """The sending state of one target: following the feed while caught up, its bounded queue while not."""
 
     __slots__ = ("hub", "queue", "owner", "immediate", "live", "following", "draining", "position", "pending",
-                 "_armed", "_headers", "_drops_seen")
+                 "_armed", "_drops_seen")
 
     def __init__(self, hub: Hub[M], queue: TargetQueue[M], owner: SendOwner[M], immediate: bool = False) -> None:
         self.hub = hub
@@ -68,15 +68,12 @@ class SendBuffer(Generic[M]):
         self.position = 0  # in the hub's feed, while following
         self.pending: list[M] = []  # read from the feed but not written yet (when the target stopped following)
         self._armed = False  # the owner was asked to send_soon and has not taken yet
-        self._headers: dict[int, bytes] = {}  # per kind, the last sequence header taken (while offered)
         self._drops_seen = 0
 
     # -- the hub's side: runs on the publisher's read path ----------------------------------
 
     def offer_message(self, message: M) -> None:
         """Take one message of the live stream (offered: not following)."""
-        if message.is_header and self._repeats_header(message):
-            return  # the same codec configuration again (a publisher that came back)
         if self.live:  # immediate: each message goes out as it comes
             self.owner.send_message(message)
             return
@@ -145,7 +142,6 @@ class SendBuffer(Generic[M]):
         self._stop_following()
         self.abandon()
         self.queue.clear()
-        self._headers = {}
         self.draining = self._armed = False
         for message in self.hub.join_sender(self):
             self.offer_message(message)
@@ -171,10 +167,6 @@ class SendBuffer(Generic[M]):
         self._stop_following()
         self.queue.resync()
 
-    def sent_headers(self, headers: list[M]) -> None:
-        """A new connection was primed with these headers (a switch): they are the ones sent now."""
-        self._headers = {h.kind: h.payload for h in headers if h.is_header}
-
     def _stop_following(self) -> None:
         """Be offered every message from now on; what was fed and not read is pending."""
         self.live = False
@@ -184,11 +176,3 @@ class SendBuffer(Generic[M]):
             unread = self.hub.unfollow(self)
             if unread:
                 self.pending.extend(unread)
-            # It got every header the hub fed (the hub skipped repeated ones): judge from there.
-            self._headers = self.hub.last_headers
-
-    def _repeats_header(self, message: M) -> bool:
-        if self._headers.get(message.kind) == message.payload:
-            return True
-        self._headers[message.kind] = message.payload
-        return False

@@ -12,6 +12,10 @@ The decisions live in pure code, and this module carries them out:
 - whether a connect announces Enhanced RTMP: relay/fanout/enhanced.py, at each connect;
 - what to send and when (gathered while caught up, queued under a bound while not):
   relay/fanout/sendbuffer.py, which the hub offers each tag to;
+- that each connection gets onMetaData and the sequence headers in force before its
+  first frame, whatever the feed carried before: relay/fanout/primer.py, one Primer per
+  link, which everything written passes through (and which repairs, and makes us log,
+  a frame that would go out without its header);
 - a tag's chunk bytes, built once for every target: relay/rtmp/encoded.py;
 - flow control: relay/net/flowcontrol.py; the write timer: relay/net/writetick.py.
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from relay.config import TargetConfig
@@ -165,8 +169,12 @@ class Target(LinkOwner):
         """write_interval 0, caught up: this tag alone, now (the link takes data: else not live)."""
         link = self._link
         assert link is not None
-        self.bytes_sent += link.send_one(message, self._timeline.map(message))
-        self.tags_sent += 1
+        admitted = self._admit(link, (message,))
+        if len(admitted) == 1 and admitted[0] is message:
+            self.bytes_sent += link.send_one(message, self._timeline.map(message))
+            self.tags_sent += 1
+        elif admitted:
+            self._send(link, admitted)
 
     def set_following(self, following: bool) -> None:
         if following:
@@ -195,16 +203,43 @@ class Target(LinkOwner):
             if self._next_link is not None:
                 link = self._send_switching(link, messages)
             else:  # _send(), inline: this runs at every write of every target
-                self.bytes_sent += link.send(messages, self._timeline.map_all(messages))
-                self.tags_sent += len(messages)
+                primer = link.primer
+                faults = primer.faults
+                admitted = primer.admit(messages, self.hub.state, self.hub.headers)
+                if primer.faults != faults:
+                    self._unprimed(link, faults)
+                self.bytes_sent += link.send(admitted, self._timeline.map_all(admitted))
+                self.tags_sent += len(admitted)
         # Writability again: the write may have paused the transport (pause_writing runs inside it).
         writable = link.flow.writable
         if not (writable and buffer.live):  # a follower that keeps up stays one
             buffer.settle(writable, self._next_link is not None)
 
-    def _send(self, link: TargetLink, messages: list[EncodedMessage]) -> None:
-        self.bytes_sent += link.send(messages, self._timeline.map_all(messages))
-        self.tags_sent += len(messages)
+    def _send(self, link: TargetLink, messages: Sequence[EncodedMessage]) -> None:
+        admitted = self._admit(link, messages)
+        self.bytes_sent += link.send(admitted, self._timeline.map_all(admitted))
+        self.tags_sent += len(admitted)
+
+    def _admit(self, link: TargetLink, messages: Sequence[EncodedMessage]) -> Sequence[EncodedMessage]:
+        """What of `messages` may go out on `link` (primer.py)."""
+        primer = link.primer
+        faults = primer.faults
+        admitted = primer.admit(messages, self.hub.state, self.hub.headers)
+        if primer.faults != faults:
+            self._unprimed(link, faults)
+        return admitted
+
+    def _unprimed(self, link: TargetLink, faults_before: int) -> None:
+        """Frames were about to go out on `link` without their track's header: a bug upstream, logged
+        once per connection. The primer repairs it (the header in force goes first, at the track's
+        next decodable frame); the frames it left out until then are counted as dropped."""
+        frames, size = link.primer.take_skipped()
+        self.queue.dropped_frames += frames
+        self.queue.dropped_bytes += size
+        if faults_before == 0:
+            self.log.error("target_headers_repaired",
+                           reason="a frame was about to go out before its sequence header on this connection;"
+                                  " the header in force is sent first, from the next keyframe")
 
     def frames_dropped(self, newest: TagLike) -> None:
         """Aggregate drop logging (at most a line a second) and the behind-for-too-long cut."""
@@ -289,9 +324,7 @@ class Target(LinkOwner):
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
         self._link, self._next_link, self._switch_task = new, None, None
-        headers = self.hub.headers()
-        self.buffer.sent_headers(headers)
-        self._send(new, headers)
+        self._send(new, self.hub.headers())
         self._link_changed.set()
         self.log.info("target_switched", reason="reconnect request honoured at a keyframe")
 

@@ -25,6 +25,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from relay.config import TargetConfig
+from relay.fanout.primer import Primer
 from relay.logs import PEER_TEXT_LIMIT
 from relay.net.flowcontrol import FlowControl
 from relay.net.reasons import describe_connection_error
@@ -94,6 +95,8 @@ class TargetLink(asyncio.Protocol):
         self.flow = FlowControl(loop, stall, lambda: self.fail(TargetFailure(
             f"the platform stopped reading: no write progress for {stall:g} s")))
         self.closing = False  # unpublished: nothing more may be sent
+        # What this connection has been sent: onMetaData and sequence headers before any frame.
+        self.primer: Primer[EncodedMessage] = Primer()
 
     # -- asyncio.Protocol ----------------------------------------------------------
 

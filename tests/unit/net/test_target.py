@@ -230,3 +230,43 @@ async def test_the_platforms_words_lose_the_key_and_are_cut_before_a_log_line_or
     assert KEY not in said and said.startswith("Publish rejected for stream <redacted")
     assert len(said) < PEER_TEXT_LIMIT + 40 and said.endswith(" characters)")  # cut, saying how long it was
     assert link.redact("Publish rejected.") == "Publish rejected."  # short words stay as they are
+
+
+async def test_a_new_session_that_connects_before_the_publisher_sends_anything_gets_its_headers(
+        started: Started, network: FakeNetwork) -> None:
+    # Stop Streaming, Start Streaming: the target of the second session connects before the
+    # publisher's headers, which are the same bytes as the first session's.
+    target, hub, first = await started()
+    hub.publish(keyframe(0))
+    await first.wait_until(lambda: any(t.is_keyframe for t in first.media))
+    target.request_stop()
+    await target.wait_stopped(5)
+    hub.state.reset()  # what the live stream does when the next publisher claims it
+    target.start()
+    second = await network.wait_opened(2)
+    await second.wait_until(lambda: target.buffer.live)
+    assert second.media == []  # nothing to send yet
+    show = [metadata(), video_header(), audio_header(), keyframe(0), audio(10), inter(33)]
+    for tag in show:
+        hub.publish(tag)
+    await second.wait_until(lambda: len(second.media) >= len(show))
+    assert payloads(second.media) == payloads(show)
+
+
+async def test_a_frame_about_to_go_out_without_its_header_is_repaired_and_logged_once(
+        started: Started, logs: list[dict[str, Any]]) -> None:
+    from relay.fanout.primer import Primer
+    target, hub, transport = await started()
+    link = target._link
+    assert link is not None
+    link.primer = Primer()  # as if the connection had lost what it was sent: the bug the primer guards against
+    before = len(transport.media)
+    frames = [inter(33), inter(66), keyframe(100), audio(110), inter(133), keyframe(200)]
+    for tag in frames:
+        hub.publish(tag)
+    await transport.wait_until(lambda: len(transport.media) - before >= 7)
+    sent = transport.media[before:]
+    vh, ah = HEADERS[1], HEADERS[2]
+    assert payloads(sent) == payloads([HEADERS[0], vh, frames[2], ah, frames[3], frames[4], frames[5]])
+    assert [e["event"] for e in logs].count("target_headers_repaired") == 1
+    assert target.snapshot().dropped_frames == 2  # the two frames before the keyframe
