@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from relay.config import LiveStreamConfig
+from relay.config import LiveStreamConfig, TargetConfig
 from relay.fanout.health import HEALTHY, UNHEALTHY, UNKNOWN, Episodes, assess
 from relay.fanout.hub import Hub
 from relay.fanout.ingest import IngestMeter
@@ -78,6 +78,8 @@ class Reconfiguration:
     targets: list[Target]  # the targets after the reload, in config order
     new: list[Target] = field(default_factory=list)  # made for this reload: started if the stream is active
     retired: list[Target] = field(default_factory=list)  # current targets that go
+    # Current targets that stay, each with its config after the reload (the same but for the label).
+    relabelled: list[tuple[Target, TargetConfig]] = field(default_factory=list)
     key_changed: bool = False
 
 
@@ -203,20 +205,31 @@ class LiveStream:
             target.request_stop()
 
     def prepare(self, config: LiveStreamConfig) -> Reconfiguration:
-        """Build what a reloaded config needs (new targets), touching nothing that runs."""
-        current = {t.config.passthrough: t for t in self.targets}
+        """Build what a reloaded config needs (new targets), touching nothing that runs.
+
+        A target whose settings did not change keeps running, even under a new `passthrough`
+        (a label: its connection is kept and only its name changes). A changed target is a
+        new Target; if it publishes to the same url and key as one that goes, it connects only
+        once that one has unpublished (a platform refuses a second publisher on a key).
+        """
+        unchanged = [(_settings(t.config), t) for t in self.targets]
         plan = Reconfiguration(config, [], key_changed=config.stream_key != self.config.stream_key)
+        kept: list[Target] = []
         for target_config in config.simulcast_targets:
-            target = current.pop(target_config.passthrough, None)
-            if target is not None and target.config == target_config:
-                plan.targets.append(target)
-                continue
+            settings = _settings(target_config)
+            target = next((t for s, t in unchanged if s == settings and not any(t is k for k in kept)), None)
             if target is not None:
-                plan.retired.append(target)
+                kept.append(target)
+                plan.targets.append(target)
+                plan.relabelled.append((target, target_config))
+                continue
             target = self._watch(Target(self.name, target_config, self.hub))
             plan.targets.append(target)
             plan.new.append(target)
-        plan.retired.extend(current.values())
+        plan.retired = [t for t in self.targets if not any(t is k for k in kept)]
+        for target in plan.new:
+            target.predecessor = next((old for old in plan.retired if _destination(old.config)
+                                       == _destination(target.config)), None)
         return plan
 
     def apply(self, plan: Reconfiguration) -> None:
@@ -229,6 +242,8 @@ class LiveStream:
             self.cut_off("the live stream's stream key was changed by a reload")
         for target in plan.retired:
             self._retire(target)
+        for target, target_config in plan.relabelled:
+            target.relabel(target_config)
         targets = plan.targets
         self.targets = targets
         self.config = plan.config
@@ -346,6 +361,16 @@ class LiveStream:
         )
         for observer in self.observers:
             observer(change)
+
+
+def _settings(config: TargetConfig) -> TargetConfig:
+    """A target's config less its label: what, when it changes, needs a new connection."""
+    return config.model_copy(update={"passthrough_label": None})
+
+
+def _destination(config: TargetConfig) -> tuple[str, object]:
+    """Where a target publishes: two connections here at once would be two publishers on one key."""
+    return config.url, config.stream_key
 
 
 def _peer_address(publisher: Publisher) -> str | None:

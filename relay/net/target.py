@@ -107,6 +107,9 @@ class Target(LinkOwner):
         self._restart = False
         # Told of every event the status policy takes (the live stream's webhooks pick the news).
         self.status_listener: Callable[[Target, Transition], None] | None = None
+        # A target that a reload replaces and that publishes to the same url and key: this one
+        # connects only once that one has unpublished (a platform refuses a second publisher).
+        self.predecessor: Target | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -118,6 +121,13 @@ class Target(LinkOwner):
         else:
             self._restart = True  # the previous session is still closing: run again after it
 
+    def relabel(self, config: TargetConfig) -> None:
+        """A reload changed only the target's `passthrough`: the connection goes on under the new name."""
+        if config.passthrough != self.config.passthrough:
+            self.log.info("target_renamed", new_name=config.passthrough)
+            self.log = get_logger(live_stream=self.live_stream, target=config.passthrough)
+        self.config = config
+
     def request_stop(self) -> None:
         """End the publish session: flush, unpublish, close."""
         self._restart = False
@@ -127,6 +137,12 @@ class Target(LinkOwner):
     def stopped(self) -> bool:
         """True when no session task is running."""
         return self._task is None or self._task.done()
+
+    async def ended(self) -> None:
+        """Wait until the session task has finished: it ends within its drain and close deadlines
+        (DRAIN_TIMEOUT, CLOSE_TIMEOUT) once stopped, or when it is cancelled."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
 
     async def wait_stopped(self, timeout: float) -> None:
         """Wait for the session task to finish, cancelling it after `timeout`."""
@@ -351,6 +367,9 @@ class Target(LinkOwner):
         return transition
 
     async def _run(self) -> None:
+        predecessor, self.predecessor = self.predecessor, None
+        if predecessor is not None:
+            await predecessor.ended()
         while True:
             await self._session(self._stop)
             if not self._restart:
