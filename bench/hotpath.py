@@ -32,10 +32,11 @@ if str(REPO_ROOT) not in sys.path:
 from bench.media import load_clip
 from bench.wakeups import connected_pair
 from relay.fanout.hub import Hub
-from relay.fanout.ingest import IngestMeter
+from relay.live.meter import IngestMeter
 from relay.fanout.timeline import Timeline
 from relay.flv import Tag
-from relay.rtmp.connection import DEFAULT_OUT_CHUNK_SIZE, PUBLISHING, ClientConnection
+from relay.rtmp.chunk import DEFAULT_OUT_CHUNK_SIZE
+from relay.rtmp.connection import PUBLISHING, ClientConnection
 from relay.rtmp.encoded import EncodedMessage, held_bytes
 from relay.rtmp.events import Media
 
@@ -44,7 +45,7 @@ PER_WRITE = 8
 
 
 class MeterSubscriber:
-    """The ingest meter as the hub's subscriber (relay/net/ingeststats.py without the event loop)."""
+    """The ingest meter as the hub's subscriber (relay/live/metertap.py without the event loop)."""
 
     def __init__(self) -> None:
         self.meter = IngestMeter(time.monotonic())

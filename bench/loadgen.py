@@ -46,7 +46,8 @@ if str(REPO_ROOT) not in sys.path:
 
 from bench.media import Clip, load_clip
 from relay.rtmp.chunk import EXTENDED, encode_body
-from relay.rtmp.connection import DEFAULT_OUT_CHUNK_SIZE, ClientConnection
+from relay.rtmp.chunk import DEFAULT_OUT_CHUNK_SIZE
+from relay.rtmp.connection import ClientConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import PublishStarted, Refused, StatusReceived
 

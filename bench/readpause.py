@@ -1,4 +1,4 @@
-"""Does reading a publisher only every 100 ms hold it back? Loopback TCP, as the relay reads (relay/net/readbatch.py).
+"""Does reading a publisher only every 100 ms hold it back? Loopback TCP, as the relay reads (relay/ingest/readbatch.py).
 
 A sender thread writes 6.7 KB at a fixed bitrate (TCP_NODELAY), paced by the clock; the
 receiver reads only every PAUSE seconds, everything there is (reads of 256 KiB until one

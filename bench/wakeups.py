@@ -8,7 +8,7 @@ reads of a publisher that sends each tag as it is encoded). The sleeps' own CPU 
 measured apart and taken off.
 
 The gap between the rows is the price of waking up for one tag; it is why the relay reads
-each publisher once per write interval (relay/net/readbatch.py) rather than per tag.
+each publisher once per write interval (relay/ingest/readbatch.py) rather than per tag.
 
     python bench/wakeups.py
 """

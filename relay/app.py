@@ -1,19 +1,10 @@
 """The daemon: config -> live streams and listeners; signals; reload; orderly shutdown.
 
-Reload (SIGHUP, and the HTTP API) goes through `Relay.reload_from(path)`. The file is read
-and validated in a worker thread (a config is small, but a reload must never stall the
-show), and applied all or nothing: everything new (targets, the RTMPS certificate) is
-built first, and only when all of it is ready is it swapped in. A file that does not
-validate, or a certificate that does not load, is reported with every problem and
-ignored: the relay keeps running on its last good config. Live streams and targets whose
-config did not change keep broadcasting through a reload; a live stream whose stream key
-changed has its publisher cut off (the old key is revoked; no reconnect window), and so
-has a live stream that left the config. The ingest's limits and app apply to connections
-that arrive after the reload; listen addresses only on restart. With an RTMPS ingest,
-every reload loads the certificate chain again (a renewed certificate under the same
-path) into a fresh SSLContext used by new connections.
+Reload (SIGHUP, and the HTTP API) goes through `Relay.reload_from(path)`, one at a time,
+and is carried out by relay/reload.py: prepared beside the running config, then swapped
+in all or nothing.
 
-The HTTP server (status API, metrics, page: relay/net/http.py), the webhook dispatcher
+The HTTP server (status API, metrics, page: relay/api/server.py), the webhook dispatcher
 and the 2-s monitor (stream health, sparkline samples) run on the same loop; they read
 only snapshots. `http` settings apply on restart, like the listen addresses; webhooks
 follow a reload.
@@ -24,14 +15,14 @@ worst stall to the log.
 SIGINT/SIGTERM: stop accepting, shut publishers out, let every target flush, unpublish
 and close, wait at most SHUTDOWN_TIMEOUT, cancel what is left, exit 0.
 
-Recordings (relay/net/recordings.py): once listening, the relay finishes in the
+Recordings (relay/recording/sessions.py): once listening, the relay finishes in the
 background what an earlier run left (`.part` files); at shutdown the recordings' files
 are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
 still running is cancelled and left for the next start.
 
 Under systemd (Type=notify) the relay reports READY=1 once listening, RELOADING=1 ...
 READY=1 around a reload, STOPPING=1 at shutdown, a STATUS= line, and watchdog pings from
-this event loop (relay/net/sdnotify.py).
+this event loop (relay/runtime/sdnotify.py).
 """
 
 from __future__ import annotations
@@ -43,29 +34,22 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from relay.config import (
-    ConfigError,
-    LiveStreamConfig,
-    RelayConfig,
-    Secret,
-    ServerConfig,
-    load_config,
-    summarize,
-)
-from relay.fanout.samples import RateHistory
-from relay.fdlimit import needed_fds, raise_nofile_limit, under_systemd
-from relay.gcpolicy import settle_after_start
-from relay.logs import add_known_secrets, get_logger
-from relay.memtrim import malloc_trim, rss_kb
-from relay.net.http import HttpServer
-from relay.net.ingest import IngestProtocol
-from relay.net.listeners import Ingest, Listener, server_tls_context
-from relay.net.livestream import LiveStream, Reconfiguration
-from relay.net.loopmonitor import LoopMonitor
-from relay.net.monitor import Monitor
-from relay.net.recordings import Recordings
-from relay.net.sdnotify import Notifier, summary_line
-from relay.net.webhook import WebhookDispatcher, WebhookStats
+from relay.api.history import RateHistory
+from relay.api.sampler import Monitor
+from relay.api.server import HttpServer
+from relay.api.webhooks import WebhookDispatcher, WebhookStats
+from relay.config import LiveStreamConfig, RelayConfig, Secret
+from relay.ingest.listeners import Ingest, Listener, server_tls_context
+from relay.ingest.publisher import IngestProtocol
+from relay.live.stream import LiveStream
+from relay.recording.sessions import Recordings
+from relay.reload import reload_config
+from relay.runtime.fdlimit import needed_fds, raise_nofile_limit, under_systemd
+from relay.runtime.gcpolicy import settle_after_start
+from relay.runtime.logs import add_known_secrets, get_logger
+from relay.runtime.loopmonitor import LoopMonitor
+from relay.runtime.memtrim import malloc_trim, rss_kb
+from relay.runtime.sdnotify import Notifier, summary_line
 from relay.status import RecordingReady, RelaySnapshot, ReloadResult
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
@@ -87,7 +71,7 @@ class Relay:
         self.webhooks = WebhookDispatcher(config.webhooks, self.known_secrets)
         self.recordings = Recordings(lambda: self.config)
         self.recordings.on_ready.append(self._recording_ready)
-        self.live_streams = {ls.name: self._new_live_stream(ls) for ls in config.live_streams}
+        self.live_streams = {ls.name: self.new_live_stream(ls) for ls in config.live_streams}
         self.ingest = Ingest(config.server, self.find)
         self.monitor = Monitor(lambda: self.live_streams.values())
         self.loop_monitor = LoopMonitor()
@@ -100,7 +84,8 @@ class Relay:
         self.notifier = Notifier()
         self._housekeeping: asyncio.TimerHandle | None = None
 
-    def _new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
+    def new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
+        """A live stream of this relay (its recordings, its webhooks), not running yet."""
         live = LiveStream(config, self.recordings)
         live.observers.append(self.webhooks.notify)
         return live
@@ -152,7 +137,7 @@ class Relay:
             app = {"app": self.config.server.app} if scheme != "http" else {}
             self.log.info("relay_listening", scheme=scheme, host=host, port=port, **app)
 
-    # -- reload ------------------------------------------------------------------------
+    # -- reload (relay/reload.py) ------------------------------------------------------------
 
     async def reload_via_api(self) -> ReloadResult:
         """POST /api/v1/reload: the same reload as SIGHUP."""
@@ -167,97 +152,7 @@ class Relay:
         whatever the outcome."""
         async with self._reloading:
             with self.notifier.reloading(lambda: summary_line(self.snapshot())):
-                return await self._reload_from(path)
-
-    async def _reload_from(self, path: str) -> ReloadResult:
-        """reload_from(), inside its lock and systemd's RELOADING ... READY."""
-        try:
-            new = await asyncio.to_thread(load_config, path)
-        except ConfigError as exc:
-            return self._reload_failed(tuple(exc.problems))
-        # Before anything is said about the new config: its keys are scrubbed from now on,
-        # and the old ones stay scrubbed (an old session's error may still carry one).
-        add_known_secrets(new.all_secrets())
-        for warning in new.warnings:
-            self.log.warning("config_warning", message=warning)
-        server, notes = self._server_for(new.server)
-        tls_context: ssl.SSLContext | None = None
-        if self.ingest.tls_context is not None and server.tls_cert_file and server.tls_key_file:
-            try:
-                tls_context = await asyncio.to_thread(server_tls_context, server.tls_cert_file,
-                                                      server.tls_key_file)
-            except (ssl.SSLError, OSError) as exc:
-                reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
-                return self._reload_failed((f"{path}: server.tls_cert_file: the RTMPS certificate chain "
-                                            f"and key do not load ({reason}); kept the current one",))
-        if new.http != self.config.http:
-            notes.append("http settings apply on restart")
-        new = new.model_copy(update={"server": server, "http": self.config.http})
-        plans, added = self._prepare(new)
-        changes = self._swap(new, plans, added, tls_context)
-        summary = _summarize(changes)
-        self.log.info("config_reloaded", live_streams=len(self.live_streams), summary=summary, **changes)
-        for note in notes:
-            self.log.warning("config_unchanged_until_restart", reason=note)
-        # What changed, then what runs now (keys as fingerprints), as `relay check-config` shows it.
-        return ReloadResult(True, (), f"{summary}\n{summarize(self.config)}")
-
-    def _reload_failed(self, problems: tuple[str, ...]) -> ReloadResult:
-        self.log.error("config_reload_failed", problems=list(problems), kept="last good config")
-        return ReloadResult(False, problems, "kept the last good config")
-
-    def _server_for(self, new: ServerConfig) -> tuple[ServerConfig, list[str]]:
-        """The server section to run with: the new one, except what only a restart can change."""
-        old = self.config.server
-        notes = []
-        update: dict[str, Any] = {}
-        if new.listen != old.listen or new.tls_listen != old.tls_listen:
-            notes.append("listen and tls_listen apply on restart; the listeners stay where they are")
-            update.update(listen=old.listen, tls_listen=old.tls_listen)
-        if old.tls_listen is None:
-            update.update(tls_cert_file=None, tls_key_file=None)
-        elif new.tls_cert_file is None or new.tls_key_file is None:
-            # The RTMPS listener runs on until a restart: keep serving the current certificate.
-            update.update(tls_cert_file=old.tls_cert_file, tls_key_file=old.tls_key_file)
-        return (new.model_copy(update=update) if update else new), notes
-
-    def _prepare(self, new: RelayConfig) -> tuple[dict[str, Reconfiguration], list[LiveStream]]:
-        """Everything the new config needs, built without touching what runs."""
-        plans = {}
-        added = []
-        for ls_config in new.live_streams:
-            live = self.live_streams.get(ls_config.name)
-            if live is None:
-                added.append(self._new_live_stream(ls_config))
-            elif live.config != ls_config:
-                plans[ls_config.name] = live.prepare(ls_config)
-        return plans, added
-
-    def _swap(self, new: RelayConfig, plans: dict[str, Reconfiguration], added: list[LiveStream],
-              tls_context: ssl.SSLContext | None) -> dict[str, Any]:
-        """Put the prepared config in place (nothing here can fail half-way: assignments and starts)."""
-        wanted = {ls.name for ls in new.live_streams}
-        removed = [name for name in self.live_streams if name not in wanted]
-        # The config first: from here on, find() only knows the new keys.
-        self.config = new
-        self.ingest.reconfigure(new.server.app, new.server.limits, tls_context)
-        self.webhooks.reconfigure(new.webhooks)
-        for name in removed:
-            self.live_streams.pop(name).shut_down("live stream removed from the config")
-        rotated = []
-        restarted = 0
-        for name, plan in plans.items():
-            if plan.key_changed:
-                rotated.append(name)
-            restarted += len(plan.new)
-            self.live_streams[name].apply(plan)
-        for live in added:
-            self.live_streams[live.name] = live
-        # Keep the config's order for the snapshot.
-        self.live_streams = {ls.name: self.live_streams[ls.name] for ls in new.live_streams}
-        return {"added": [live.name for live in added], "removed": removed, "changed": sorted(plans),
-                "key_changed": rotated, "targets_restarted": restarted,
-                "certificate_reloaded": tls_context is not None}
+                return await reload_config(self, path)
 
     # -- status --------------------------------------------------------------------------
 
@@ -339,22 +234,6 @@ class Relay:
         self.loop_monitor.stop()
         self.log.info("loop_lag", **self.loop_monitor.summary())
         self.log.info("relay_stopped")
-
-
-def _summarize(changes: dict[str, Any]) -> str:
-    """One line for an operator: what the reload changed."""
-    parts = []
-    for label, names in (("added", changes["added"]), ("removed", changes["removed"]),
-                         ("changed", changes["changed"])):
-        if names:
-            parts.append(f"{label}: {', '.join(names)}")
-    if changes["key_changed"]:
-        parts.append(f"stream key changed (publisher cut off): {', '.join(changes['key_changed'])}")
-    if changes["targets_restarted"]:
-        parts.append(f"{changes['targets_restarted']} target(s) (re)started")
-    if changes["certificate_reloaded"]:
-        parts.append("RTMPS certificate reloaded")
-    return "; ".join(parts) or "no change"
 
 
 def _check_fd_limit(config: RelayConfig) -> None:

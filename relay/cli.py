@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarize(config))
         return 0
     if args.command in ("status", "reload"):
-        from relay import client
+        from relay.api import client
 
         try:
             base, token = client.endpoint(args.config, args.url, args.token_file)
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         except (client.ClientError, OSError) as exc:
             print(f"relay {args.command}: {exc}", file=sys.stderr)
             return exc.code if isinstance(exc, client.ClientError) else client.EXIT_CONFIG
-    from relay import logs  # the daemon's imports (structlog, asyncio glue) only when running
+    from relay.runtime import logs  # the daemon's imports (structlog, asyncio glue) only when running
 
     logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
     try:

@@ -4,7 +4,7 @@ Built on demand from the running objects (`Relay.snapshot()`, `LiveStream.snapsh
 never updated in place, so a reader always sees one consistent moment. Nothing here
 holds a stream key: targets are named by their passthrough label and their url without
 the key. `to_json()` gives the status API's objects, in Mux's shape and words
-(relay/web/openapi.yaml describes them).
+(relay/api/web/openapi.yaml describes them).
 """
 
 from __future__ import annotations

@@ -14,17 +14,21 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import ValidationInfo
 
 from relay.secret import Secret
 
-if TYPE_CHECKING:
-    from relay.config.policy import HealthPolicy, TargetDefaults
-    from relay.config.sections import RecordingDefaults
-
 __all__ = ["LoadContext", "load_context"]
+
+
+class RecordingDefaultsLike(Protocol):
+    """What a live stream inherits from the top-level `recording` section (sections.py)."""
+
+    @property
+    def dir(self) -> str:
+        """The recordings folder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +38,13 @@ class LoadContext:
     environ: Mapping[str, str]
     base_dir: Path  # the config file's folder: relative paths start here
     source: str = "config"
-    # Validated ahead of the rest, because lower levels inherit them
-    # (None: the section is invalid, its problems are reported where it is).
-    target_defaults: TargetDefaults | None = None
-    health: HealthPolicy | None = None
-    recording: RecordingDefaults | None = None
+    # Validated ahead of the rest, because lower levels inherit them (None: the section is
+    # invalid, its problems are reported where it is). Typed loosely on purpose: the models
+    # that hold them import this module, and this module imports none of them (no import
+    # circle); model.py reads them field by field.
+    target_defaults: object | None = None  # a TargetDefaults
+    health: object | None = None  # a HealthPolicy
+    recording: RecordingDefaultsLike | None = None  # a RecordingDefaults
     secrets: list[Secret] = field(default_factory=list)
 
     def which(self, program: str) -> str | None:

@@ -5,7 +5,7 @@ Loopback and real TCP cost per write far more than per byte (bench/RESULTS.md: o
 seconds of video. So a target that keeps up does not write each tag as it comes: it
 *follows* the hub's feed (feed.py) and its owner writes everything new in the feed once
 per `write_interval`, at the target's phase of it (one process-wide timer:
-relay/net/writetick.py). Following costs nothing per tag and target: the hub appends
+relay/runtime/writetick.py). Following costs nothing per tag and target: the hub appends
 each message once, and the target takes a slice when its write is due. Sequence headers
 and script data are not held back: the hub tells followers at once, and they write
 what they have. With `write_interval: 0` a caught-up target is offered every message and
@@ -17,7 +17,7 @@ offered every message and queues it, under the bounded queue's drop policy (queu
 the queue drains whenever the link takes data, and once it is empty the target is
 caught up (`live`) again, and follows.
 
-Pure code: the owner (relay/net/target.py) does the writing and the timing.
+Pure code: the owner (relay/targets/supervisor.py) does the writing and the timing.
 """
 
 from __future__ import annotations

@@ -54,6 +54,15 @@ from relay.rtmp.limits import (
     STREAM_OVERHEAD,
 )
 
+# The wire constants of what we send, kept once, with the writer: the chunk stream ids
+# (media gets its own, so that one large video frame never delays the header state of
+# another kind) and our outgoing chunk size.
+COMMAND_CSID = 3
+AUDIO_CSID = 4
+DATA_CSID = 5
+VIDEO_CSID = 6
+DEFAULT_OUT_CHUNK_SIZE = 4096
+
 DEFAULT_CHUNK_SIZE = 128  # section 5.4.1: until a Set Chunk Size says otherwise
 MAX_CHUNK_SIZE = 0x7FFFFFFF  # section 5.4.1: 31 bits
 EXTENDED = 0xFFFFFF

@@ -40,7 +40,18 @@ from typing import TYPE_CHECKING, Any
 
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import EXTENDED, ChunkReader, RawMessage, encode_header, encode_message
+from relay.rtmp.chunk import (
+    AUDIO_CSID,
+    COMMAND_CSID,
+    DATA_CSID,
+    DEFAULT_OUT_CHUNK_SIZE,
+    EXTENDED,
+    VIDEO_CSID,
+    ChunkReader,
+    RawMessage,
+    encode_header,
+    encode_message,
+)
 from relay.rtmp.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from relay.rtmp.events import (
     Connected,
@@ -71,17 +82,10 @@ from relay.rtmp.limits import (
 )
 
 if TYPE_CHECKING:
-    from relay.rtmp.encoded import EncodedMessage  # it imports this module's chunk stream ids
+    from relay.rtmp.encoded import EncodedMessage
 
-# Chunk stream ids we send on; media gets its own so that one large video frame never
-# delays the header state of another kind.
-COMMAND_CSID = 3
-DATA_CSID = 5
-AUDIO_CSID = 4
-VIDEO_CSID = 6
 _CSID_FOR_KIND = {m.AUDIO: AUDIO_CSID, m.VIDEO: VIDEO_CSID, m.DATA_AMF0: DATA_CSID}
 
-DEFAULT_OUT_CHUNK_SIZE = 4096
 DEFAULT_WINDOW = 2_500_000
 _SET_DATA_FRAME = amf0.encode("@setDataFrame")
 # The largest script tag that still fits the 24-bit length once @setDataFrame is put back

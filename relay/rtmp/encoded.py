@@ -25,8 +25,15 @@ from __future__ import annotations
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import amf0
-from relay.rtmp.chunk import EXTENDED, body_pieces, encode_header
-from relay.rtmp.connection import AUDIO_CSID, DATA_CSID, DEFAULT_OUT_CHUNK_SIZE, VIDEO_CSID
+from relay.rtmp.chunk import (
+    AUDIO_CSID,
+    DATA_CSID,
+    DEFAULT_OUT_CHUNK_SIZE,
+    EXTENDED,
+    VIDEO_CSID,
+    body_pieces,
+    encode_header,
+)
 from relay.rtmp.errors import LocalProtocolError
 from relay.rtmp.limits import MAX_MESSAGE_LENGTH
 

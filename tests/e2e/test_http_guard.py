@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from relay.config import HttpConfig, Secret
-from relay.fanout.samples import RateHistory
-from relay.net.http import HttpServer
-from relay.net.webhook import WebhookStats
+from relay.api.history import RateHistory
+from relay.api.server import HttpServer
+from relay.api.webhooks import WebhookStats
 from relay.status import RelaySnapshot, ReloadResult
 from tests.support.openapi import validate
 from tests.support.ports import free_port

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import structlog
 
-from relay import logs
+from relay.runtime import logs
 from relay.config import parse_config
-from relay.net.listeners import Ingest, server_tls_context
-from relay.net.livestream import LiveStream
+from relay.ingest.listeners import Ingest, server_tls_context
+from relay.live.stream import LiveStream
 from relay.rtmp import messages as m
 from relay.rtmp.chunk import encode_message
 from relay.rtmp.connection import ClientConnection

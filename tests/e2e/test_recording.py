@@ -346,7 +346,7 @@ async def test_a_remux_interrupted_by_the_last_run_is_done_at_the_next_start(
     import shutil
 
     from relay.config import parse_config
-    from relay.net.recordings import Recordings
+    from relay.recording.sessions import Recordings
     from relay.status import RecordingReady
 
     folder = tmp_path / "studio"
@@ -373,7 +373,7 @@ async def test_a_remux_interrupted_by_the_last_run_is_done_at_the_next_start(
 async def test_an_mp4_that_does_not_check_out_is_removed_and_the_flv_kept(source_flv: Path, tmp_path: Path) -> None:
     import shutil
 
-    from relay.net.remux import RemuxError, remux
+    from relay.recording.remux import RemuxError, remux
 
     flv = tmp_path / "20261129T181653Z.flv"
     shutil.copyfile(source_flv, flv)

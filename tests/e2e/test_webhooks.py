@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from relay.config import Secret, WebhookConfig
-from relay.net.webhook import WebhookDispatcher, sign, verify
+from relay.api.webhooks import WebhookDispatcher, sign, verify
 from relay.status import StatusChange
 from tests.support.ffmpeg import publish_with_ffmpeg
 from tests.support.nginx import NginxRtmp, RtmpApp

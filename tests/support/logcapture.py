@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from relay import logs
+from relay.runtime import logs
 
 
 class LogStream(io.StringIO):

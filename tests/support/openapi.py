@@ -1,4 +1,4 @@
-"""Validate real responses against relay/web/openapi.yaml: the path, method and status must be
+"""Validate real responses against relay/api/web/openapi.yaml: the path, method and status must be
 documented, and the body must match that response's schema (JSON Schema 2020-12, as OpenAPI 3.1 uses)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 @cache
 def spec() -> dict[str, Any]:
     """The OpenAPI document the relay serves."""
-    data: dict[str, Any] = yaml.safe_load((resources.files("relay.web") / "openapi.yaml").read_text())
+    data: dict[str, Any] = yaml.safe_load((resources.files("relay.api.web") / "openapi.yaml").read_text())
     return data
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.net.webhook import SIGNATURE_HEADER, verify
+from relay.api.webhooks import SIGNATURE_HEADER, verify
 from tests.support.background import BackgroundServer
 
 

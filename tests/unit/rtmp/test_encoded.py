@@ -13,7 +13,8 @@ from relay.fanout.streamstate import tag_weight
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import messages as m
 from relay.rtmp.chunk import EXTENDED, ChunkReader, encode_message
-from relay.rtmp.connection import DEFAULT_OUT_CHUNK_SIZE, ClientConnection
+from relay.rtmp.chunk import DEFAULT_OUT_CHUNK_SIZE
+from relay.rtmp.connection import ClientConnection
 from relay.rtmp.encoded import SET_DATA_FRAME, EncodedMessage, held_bytes
 from relay.rtmp.errors import LocalProtocolError
 from relay.rtmp.events import Media

@@ -1,0 +1,211 @@
+"""Who may open an ingest connection: limits per source address and in total, key guessing.
+
+An RTMP port on the internet is scanned within minutes. Before a peer shows a stream key
+it gets a bounded share of the relay: at most `max_connections` ingest connections in
+total and `max_connections_per_address` from one address (an IPv6 address counts by its
+/64, the block one subscriber gets). An address that publishes with a wrong key more than
+`failed_publishes_per_minute` times within a minute is refused for BLOCK_SECONDS.
+
+A refused connection is closed at once (abort: no handshake, no reply) and costs no log
+line of its own: refusals are summed and logged as one `ingest_refused` line at most every
+REFUSAL_LOG_INTERVAL seconds, so a flood cannot flood the log. The same goes for the
+warning lines of connections that fail before publishing (`PeerLogBudget`).
+
+Nothing here ever sees a stream key: the ingest reports a failed publish by address only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+from collections import Counter, deque
+from collections.abc import Callable
+
+from relay.config import IngestLimits
+from relay.runtime.logs import get_logger
+
+#: How long an address that guessed keys is refused, in seconds ("refused for a minute").
+BLOCK_SECONDS = 60.0
+#: The window failed publishes are counted over, in seconds.
+FAILURE_WINDOW = 60.0
+#: At most one `ingest_refused` summary line this often, in seconds.
+REFUSAL_LOG_INTERVAL = 1.0
+
+# Why a connection was refused (the `reasons` field of `ingest_refused`).
+TOO_MANY_CONNECTIONS = "max_connections"
+TOO_MANY_FROM_ADDRESS = "max_connections_per_address"
+GUESSING_KEYS = "failed_publishes_per_minute"
+
+
+@functools.lru_cache(maxsize=4096)  # the same few addresses, again and again, under a flood
+def address_key(host: str) -> str:
+    """The unit limits count by: the IPv4 address, or the /64 of an IPv6 address."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class Admission:
+    """Connection counts and key-guessing blocks for the ingest listeners (plain and RTMPS)."""
+
+    def __init__(self, limits: IngestLimits, clock: Callable[[], float] | None = None,
+                 log_interval: float = REFUSAL_LOG_INTERVAL) -> None:
+        self.limits = limits  # replaced by a reload; read at every decision
+        self._clock = clock or asyncio.get_running_loop().time
+        self.log_interval = log_interval
+        self.open = 0
+        self.arrived = 0  # connections admitted or refused since reset_burst()
+        self.peak = 0  # most connections open at once since reset_burst()
+        self.per_address: Counter[str] = Counter()
+        self._failures: dict[str, deque[float]] = {}
+        self.blocked_until: dict[str, float] = {}
+        self._refused: Counter[str] = Counter()
+        self._refused_from: Counter[str] = Counter()
+        self._flush: asyncio.TimerHandle | None = None
+        self.refused_total = 0
+        self.log = get_logger()
+
+    def admit(self, address: str) -> bool:
+        """Count a new connection from `address` (an address_key) in, or refuse it (False)."""
+        limits = self.limits
+        self.arrived += 1
+        reason = None
+        until = self.blocked_until.get(address)
+        if until is not None:
+            if self._clock() < until:
+                reason = GUESSING_KEYS
+            else:
+                del self.blocked_until[address]
+        if reason is None:
+            if self.open >= limits.max_connections:
+                reason = TOO_MANY_CONNECTIONS
+            elif self.per_address[address] >= limits.max_connections_per_address:
+                reason = TOO_MANY_FROM_ADDRESS
+        if reason is not None:
+            self._count_refusal(address, reason)
+            return False
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        self.per_address[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        """A connection that admit() let in has closed."""
+        self.open -= 1
+        left = self.per_address[address] - 1
+        if left > 0:
+            self.per_address[address] = left
+        else:
+            del self.per_address[address]
+
+    def burst_passed(self, size: int) -> bool:
+        """Whether at least `size` connections arrived since reset_burst() and under half the peak are still open."""
+        return self.arrived >= size and self.open <= self.peak // 2
+
+    def reset_burst(self) -> None:
+        """Start counting the next burst."""
+        self.arrived = 0
+        self.peak = self.open
+
+    def publish_failed(self, address: str) -> bool:
+        """A publish from `address` named no live stream's key; True if the address is now blocked."""
+        now = self._clock()
+        failures = self._failures.setdefault(address, deque())
+        failures.append(now)
+        while failures and failures[0] <= now - FAILURE_WINDOW:
+            failures.popleft()
+        if len(failures) <= self.limits.failed_publishes_per_minute:
+            self._forget_old_failures(now)
+            return False
+        del self._failures[address]
+        self.blocked_until[address] = now + BLOCK_SECONDS
+        # Never the key: the address and how many attempts, which is what an operator acts on.
+        self.log.warning("ingest_address_blocked", address=address, failed_publishes=len(failures),
+                         window_s=FAILURE_WINDOW, blocked_for_s=BLOCK_SECONDS,
+                         reason="too many publishes with a wrong stream key")
+        return True
+
+    def is_blocked(self, address: str) -> bool:
+        """Whether `address` is refused for key guessing right now."""
+        until = self.blocked_until.get(address)
+        return until is not None and self._clock() < until
+
+    def _forget_old_failures(self, now: float) -> None:
+        # Bounded memory under a flood from many addresses: drop stale entries as we go.
+        if len(self._failures) > 4 * self.limits.max_connections:
+            for address in [a for a, f in self._failures.items() if not f or f[-1] <= now - FAILURE_WINDOW]:
+                del self._failures[address]
+        if len(self.blocked_until) > 4 * self.limits.max_connections:
+            for address in [a for a, until in self.blocked_until.items() if until <= now]:
+                del self.blocked_until[address]
+
+    def _count_refusal(self, address: str, reason: str) -> None:
+        self.refused_total += 1
+        self._refused[reason] += 1
+        if len(self._refused_from) < 10_000 or address in self._refused_from:
+            self._refused_from[address] += 1
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self.log_interval, self.flush_log)
+
+    def flush_log(self) -> None:
+        """Write the `ingest_refused` summary of refusals since the last one (if any)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if not self._refused:
+            return
+        top = self._refused_from.most_common(3)
+        self.log.warning("ingest_refused", refused=sum(self._refused.values()), reasons=dict(self._refused),
+                         addresses=len(self._refused_from), top_addresses=dict(top),
+                         open_connections=self.open, interval_s=self.log_interval)
+        self._refused.clear()
+        self._refused_from.clear()
+
+
+class PeerLogBudget:
+    """At most `per_second` warning lines a second about peers that never published; the rest summed.
+
+    A peer that fails before publishing (garbage, a timeout, a wrong key) is worth a line,
+    but a thousand such peers are worth one line that says a thousand.
+    """
+
+    def __init__(self, per_second: int = 10, clock: Callable[[], float] | None = None) -> None:
+        self.per_second = per_second
+        self._clock = clock or asyncio.get_running_loop().time
+        self._window_start = float("-inf")
+        self._used = 0
+        self.suppressed: Counter[str] = Counter()
+        self._flush: asyncio.TimerHandle | None = None
+        self.log = get_logger()
+
+    def allow(self, event: str) -> bool:
+        """True if a line for `event` may be written now; else it is counted for the summary."""
+        now = self._clock()
+        if now - self._window_start >= 1.0:
+            self._window_start = now
+            self._used = 0
+        if self._used < self.per_second:
+            self._used += 1
+            return True
+        self.suppressed[event] += 1
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(1.0, self.flush_log)
+        return False
+
+    def flush_log(self) -> None:
+        """Write the summary of suppressed lines (if any)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if self.suppressed:
+            self.log.warning("ingest_log_suppressed", lines=sum(self.suppressed.values()),
+                             events=dict(self.suppressed), interval_s=1.0,
+                             reason="too many peers failing before they publish")
+            self.suppressed.clear()

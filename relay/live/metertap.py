@@ -1,0 +1,37 @@
+"""The ingest meter as a hub subscriber: tags in, with the loop's clock and decoded onMetaData.
+
+The measuring itself is pure code (relay/live/meter.py); this adapter only adds the
+time each tag arrived and decodes onMetaData with the RTMP core's AMF0 decoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from relay.live.meter import IngestMeter
+from relay.flv import SCRIPT, Tag, is_metadata
+from relay.rtmp import amf0
+from relay.rtmp.errors import ProtocolError
+
+
+class IngestSubscriber:
+    """Feeds a live stream's tags to its IngestMeter; never blocks, never raises on bad metadata."""
+
+    __slots__ = ("meter", "_loop")
+
+    def __init__(self, meter: IngestMeter) -> None:
+        self.meter = meter
+        self._loop = asyncio.get_running_loop()
+
+    def offer(self, tag: Tag) -> None:
+        """Hub subscriber protocol: one tag of the live stream."""
+        now = self._loop.time()
+        self.meter.observe(tag, now)
+        if tag.kind == SCRIPT and is_metadata(tag.payload):
+            try:
+                values = amf0.decode(tag.payload)
+            except ProtocolError:
+                return  # metadata we cannot read is only missing detail, never a reason to stop
+            if len(values) >= 2 and isinstance(values[1], Mapping):
+                self.meter.metadata(values[1], now)

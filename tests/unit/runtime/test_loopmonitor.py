@@ -1,0 +1,69 @@
+"""The loop-stall monitor: a callback that holds the loop is seen, with the CPU it used."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from typing import Any
+
+import pytest
+
+from relay.runtime.loopmonitor import LoopMonitor
+from tests.support.logcapture import LogStream, log_out  # noqa: F401  (log_out: a fixture)
+
+
+def stalls(out: io.StringIO) -> list[dict[str, Any]]:
+    return [e for e in map(json.loads, out.getvalue().splitlines()) if e["event"] == "loop_stall"]
+
+
+def spin(seconds: float) -> None:
+    """Hold the event loop with `seconds` of work (CPU time of this thread), as a slow callback would.
+
+    Counted in CPU time, not wall-clock time: on a busy machine (the suite runs its tests in
+    parallel) a wall-clock spin is descheduled part of the time and does less work than asked.
+    """
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+async def test_a_busy_callback_is_logged_as_a_stall_with_its_cpu(log_out: LogStream) -> None:
+    monitor = LoopMonitor(interval=0.01, threshold=0.05)
+    monitor.start()
+    try:
+        asyncio.get_running_loop().call_soon(spin, 0.15)
+        await asyncio.wait_for(log_out.written.wait(), timeout=5)
+    finally:
+        monitor.stop()
+
+    line = max(stalls(log_out), key=lambda e: e["stall_ms"])
+    assert line["stall_ms"] >= 150
+    assert line["cpu_ms"] >= 100  # the loop's thread was working, not waiting
+    assert monitor.summary()["max_stall_ms"] >= 150 and monitor.summary()["max_cpu_ms"] >= 100
+
+
+async def test_a_process_that_is_not_scheduled_shows_little_cpu(log_out: LogStream) -> None:
+    monitor = LoopMonitor(interval=0.01, threshold=0.05)
+    monitor.start()
+    try:
+        asyncio.get_running_loop().call_soon(time.sleep, 0.15)  # blocked without using the CPU
+        await asyncio.wait_for(log_out.written.wait(), timeout=5)
+    finally:
+        monitor.stop()
+
+    line = max(stalls(log_out), key=lambda e: e["stall_ms"])
+    assert line["stall_ms"] >= 150 and line["cpu_ms"] < 50
+
+
+async def test_short_callbacks_are_not_busy_stalls(log_out: LogStream) -> None:
+    monitor = LoopMonitor(interval=0.01, threshold=0.05)
+    monitor.start()
+    for _ in range(20):
+        asyncio.get_running_loop().call_soon(spin, 0.005)
+        await asyncio.sleep(0.01)  # paces the callbacks; nothing is waited for
+    monitor.stop()
+
+    # A busy machine may delay a tick (a stall with little CPU), but no gap holds 50 ms of work.
+    assert all(line["cpu_ms"] < 50 for line in stalls(log_out))
