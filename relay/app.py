@@ -5,7 +5,7 @@ and is carried out by relay/reload.py: prepared beside the running config, then 
 in all or nothing.
 
 The HTTP server (status API, metrics, page: relay/api/server.py), the webhook dispatcher
-and the 2-s monitor (stream health, sparkline samples) run on the same loop; they read
+and the 2-s sampler (stream health, sparkline samples) run on the same loop; they read
 only snapshots. `http` settings apply on restart, like the listen addresses; webhooks
 follow a reload.
 
@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from relay.api.history import RateHistory
-from relay.api.sampler import Monitor
+from relay.api.sampler import Sampler
 from relay.api.server import HttpServer
 from relay.api.webhooks import WebhookDispatcher, WebhookStats
 from relay.config import LiveStreamConfig, RelayConfig, Secret
@@ -73,7 +73,7 @@ class Relay:
         self.recordings.on_ready.append(self._recording_ready)
         self.live_streams = {ls.name: self.new_live_stream(ls) for ls in config.live_streams}
         self.ingest = Ingest(config.server, self.find)
-        self.monitor = Monitor(lambda: self.live_streams.values())
+        self.sampler = Sampler(lambda: self.live_streams.values())
         self.loop_monitor = LoopMonitor()
         self.http: HttpServer | None = None
         self.log = get_logger()
@@ -122,7 +122,7 @@ class Relay:
                                                               server.tls_key_file)
             await self.ingest.listen_tls(server.tls_listen_host, server.tls_listen_port)
             self._log_listening("rtmps", self.servers[-1].sockets)
-        self.monitor.start()
+        self.sampler.start()
         await self.webhooks.start()
         http = self.config.http
         if http.listen_port is not None:
@@ -163,11 +163,11 @@ class Relay:
     @property
     def history(self) -> RateHistory:
         """Bitrate samples of every live stream and target (the status page's sparklines)."""
-        return self.monitor.history
+        return self.sampler.history
 
     def health_checks(self) -> dict[str, bool]:
         """/healthz: the event loop keeps time, and every listener accepts connections."""
-        checks = {"event_loop": self.monitor.loop_healthy()}
+        checks = {"event_loop": self.loop_monitor.healthy()}
         for i, server in enumerate(self.servers):
             checks["rtmp_listener" if i == 0 else "rtmps_listener"] = server.is_serving()
         if self.http is not None:
@@ -229,7 +229,7 @@ class Relay:
                              self.recordings.wait_finalised(SHUTDOWN_TIMEOUT),
                              *([self.http.stop()] if self.http is not None else []))
         await self.recordings.close()
-        await self.monitor.stop()
+        await self.sampler.stop()
         await self.webhooks.close(WEBHOOK_DRAIN)
         self.loop_monitor.stop()
         self.log.info("loop_lag", **self.loop_monitor.summary())
@@ -291,7 +291,7 @@ async def serve(config: RelayConfig, path: str) -> int:
         relay.ingest.close()
         if relay.http is not None:
             await relay.http.stop()
-        await relay.monitor.stop()
+        await relay.sampler.stop()
         await relay.webhooks.close(0)
         return EXIT_LISTEN_FAILED
     settle_after_start()  # before the loop monitor: its one full collection is start-up, not a stall

@@ -21,7 +21,7 @@ error goes errored -> starting -> errored every backoff; observers hear of the e
 once, then of the target broadcasting (or idle) again, not of every attempt.
 
 An IngestMeter, subscribed to the hub like any target, measures what the publisher
-sends; `check_health()` (every 2 s, from the monitor) logs a stream-health issue once
+sends; `check_health()` (every 2 s, from the sampler: relay/api/sampler.py) logs a stream-health issue once
 when it begins and once when it clears.
 
 Recording (when enabled): each publish session gets a Recorder from `recordings`, a hub

@@ -9,6 +9,9 @@ of THRESHOLD or more is logged as `loop_stall`, with
 - `cpu_ms`: CPU time the loop's thread used in that gap. Close to `stall_ms`, the loop
   was busy (our code); far below it, the process was not scheduled (a busy machine).
 
+It is also the one judge of the loop's health (/healthz, `healthy()`): unhealthy while
+the last gap, or the time since the last tick, is over MAX_LAG.
+
 Stalls are logged at most once a second: a line sums `stalls` gaps and gives the largest
 `stall_ms` and the largest `cpu_ms` among them. The
 worst since start is kept for the `loop_lag` line of SIGUSR1 and of shutdown. Each tick
@@ -26,6 +29,7 @@ from relay.runtime.logs import get_logger
 INTERVAL = 0.02
 THRESHOLD = 0.05
 LOG_INTERVAL = 1.0
+MAX_LAG = 1.0  # seconds without a tick before the loop counts as unhealthy (blocked or starved)
 
 
 class LoopMonitor:
@@ -40,6 +44,7 @@ class LoopMonitor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last = 0.0
+        self._last_gap = 0.0
         self._last_cpu = 0.0
         self._pending: list[tuple[float, float]] = []  # (stall_ms, cpu_ms) not logged yet
         self._logged_at = float("-inf")
@@ -59,11 +64,18 @@ class LoopMonitor:
             self._timer = None
         self._flush()
 
+    def healthy(self) -> bool:
+        """True while ticks come on time (or before the monitor started)."""
+        if self._loop is None or self._timer is None:
+            return True
+        since = self._loop.time() - self._last
+        return self._last_gap <= MAX_LAG and since <= self.interval + MAX_LAG
+
     def _tick(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
         cpu = time.thread_time()
-        gap = now - self._last
+        gap = self._last_gap = now - self._last
         if gap >= self.threshold:
             stall_ms, cpu_ms = gap * 1000, (cpu - self._last_cpu) * 1000
             self.stalls += 1

@@ -67,3 +67,25 @@ async def test_short_callbacks_are_not_busy_stalls(log_out: LogStream) -> None:
 
     # A busy machine may delay a tick (a stall with little CPU), but no gap holds 50 ms of work.
     assert all(line["cpu_ms"] < 50 for line in stalls(log_out))
+
+
+async def test_the_loop_is_unhealthy_after_a_long_stall_and_healthy_again_after_it() -> None:
+    from relay.runtime.loopmonitor import MAX_LAG
+    monitor = LoopMonitor(interval=0.01, threshold=10.0)
+    assert monitor.healthy()  # not started: nothing to judge
+    monitor.start()
+    loop = asyncio.get_running_loop()
+
+    def block() -> None:
+        end = time.monotonic() + MAX_LAG + 0.2
+        while time.monotonic() < end:
+            pass
+        assert not monitor.healthy()  # no tick for over MAX_LAG
+    loop.call_soon(block)
+    while monitor._last_gap <= MAX_LAG:  # the tick after the stall measured it
+        await asyncio.sleep(0.01)
+    assert not monitor.healthy()
+    while monitor._last_gap > MAX_LAG:
+        await asyncio.sleep(0.01)
+    assert monitor.healthy()
+    monitor.stop()
