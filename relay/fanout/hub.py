@@ -173,14 +173,13 @@ class Hub(Generic[M]):
         followers = self._followers
         if followers:
             feed = self.feed.messages
+            feed.append(message)
             if tag.is_header or tag.kind == SCRIPT:
-                feed.append(message)
                 for follower in followers:
                     follower.urgent()
-            else:
-                feed.append(message)
-                if len(feed) > TRIM_AT:
-                    self.feed.trim(min(f.position for f in followers))
+            # Trimmed whatever the kind: a publisher that sends only script data must not grow it.
+            if len(feed) > TRIM_AT:
+                self.feed.trim(min(f.position for f in followers))
         for sender in self._offered:
             sender.offer_message(message)
 

@@ -14,6 +14,12 @@ from relay.flv import SCRIPT, Tag, is_metadata
 from relay.rtmp import amf0
 from relay.rtmp.errors import ProtocolError
 
+# onMetaData larger than this is not decoded for the meter: encoders send a few hundred
+# bytes, and decoding is on the publisher's read path (a 16 MB tag took 3.3 s and 290 MB).
+# The tag itself still goes to every target and recording, byte for byte.
+MAX_DECODED_METADATA = 64 * 1024
+MAX_METADATA_VALUES = 4096
+
 
 class IngestSubscriber:
     """Feeds a live stream's tags to its IngestMeter; never blocks, never raises on bad metadata."""
@@ -28,9 +34,9 @@ class IngestSubscriber:
         """Hub subscriber protocol: one tag of the live stream."""
         now = self._loop.time()
         self.meter.observe(tag, now)
-        if tag.kind == SCRIPT and is_metadata(tag.payload):
+        if tag.kind == SCRIPT and is_metadata(tag.payload) and len(tag.payload) <= MAX_DECODED_METADATA:
             try:
-                values = amf0.decode(tag.payload)
+                values = amf0.decode(tag.payload, max_values=MAX_METADATA_VALUES)
             except ProtocolError:
                 return  # metadata we cannot read is only missing detail, never a reason to stop
             if len(values) >= 2 and isinstance(values[1], Mapping):

@@ -6,6 +6,12 @@ the recording's own writer thread (recorder.py), or a daemon thread started by
 the loop's default executor: a thread stuck on a dead disk must never hold up the
 relay's exit (the default executor is joined at exit, a daemon thread is not).
 
+Nothing here follows a symbolic link where it writes, truncates or creates: a link
+planted in the recordings folder (by anyone who can write there) must never make the
+relay truncate or overwrite the file it points to. Existing files are opened with
+O_NOFOLLOW, new ones with O_EXCL as well, and a rename or unlink replaces or removes a
+link itself, never its target.
+
 A file under its final name is always complete: it gets its patches, then fsync, then
 the atomic rename from `.part`, then an fsync of the folder so the rename survives a
 power cut. A recording being written holds an exclusive flock, so that a second relay
@@ -18,6 +24,7 @@ import asyncio
 import errno
 import fcntl
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -109,6 +116,21 @@ def write_pieces(fd: int, pieces: Sequence[bytes]) -> None:
             done += written
 
 
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def create_marker(path: str) -> None:
+    """An empty file at `path` (kept if one is there); a link found there is removed, not followed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, FILE_MODE)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        os.unlink(path)  # a symbolic link: remove the link and make the file
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, FILE_MODE)
+    os.close(fd)
+
+
 def final_path(part_path: str) -> str:
     """`X.flv.part` -> `X.flv`."""
     return part_path[: -len(names.PART)]
@@ -126,8 +148,7 @@ def finish(fd: int, part_path: str, patches: Iterable[Patch], *, remux_marker: b
     os.fsync(fd)
     path = final_path(part_path)
     if remux_marker:
-        marker = path[: -len(names.FLV)] + names.MP4 + names.PART
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE))
+        create_marker(path[: -len(names.FLV)] + names.MP4 + names.PART)
     os.rename(part_path, path)
     fsync_dir(os.path.dirname(path))
     return path
@@ -176,8 +197,13 @@ def salvage(fd: int, part_path: str, *, remux_marker: bool = False) -> Recovered
 
 
 def recover_part(part_path: str, *, remux_marker: bool = False) -> Recovered:
-    """Finalise a `.part` left by a relay that stopped without finishing it."""
-    fd = os.open(part_path, os.O_RDWR | os.O_CLOEXEC)
+    """Finalise a `.part` left by a relay that stopped without finishing it (a link is left alone)."""
+    try:
+        fd = os.open(part_path, os.O_RDWR | _NOFOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        return Recovered(part_path, None, "not_flv", 0, 0, 0)  # a symbolic link: never ours, never followed
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -212,9 +238,15 @@ def find_leftovers(folder: str, before: float) -> Leftovers:
     parts, remuxes = [], []
     present = set(entries)
     for name in sorted(entries):
+        path = os.path.join(folder, name)
+        if name.startswith(names.REMUX_DIR_PREFIX) and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)  # a remux's folder that a crash left behind
+            continue
         parsed = names.parse(name)
         if parsed is None or not parsed.part:
             continue
+        if os.path.islink(os.path.join(folder, name)):
+            continue  # never ours: a link planted in the folder is neither followed nor removed
         if parsed.extension == names.FLV:
             try:
                 if os.stat(os.path.join(folder, name)).st_mtime >= before:

@@ -2,7 +2,8 @@
 
 Each publish session is `<UTC start, ISO 8601 basic>.flv.part` while it is written
 (`20261129T181653Z.flv.part`), `.flv` once final, `.mp4` after a remux (written as
-`.mp4.part` first). Two sessions starting in the same second get `-1`, `-2`... The
+`.mp4.part` as the marker of a remux still to do; ffmpeg itself writes into a
+`.remux-XXXXXXXX` folder of its own, made for each remux). Two sessions starting in the same second get `-1`, `-2`... The
 names sort in time order, and nothing else in the folder matches them, so retention
 never touches a file the relay did not write.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 PART = ".part"
 FLV = ".flv"
 MP4 = ".mp4"
+REMUX_DIR_PREFIX = ".remux-"  # a remux's own folder (remux.py); one left by a crash is removed at start
 _NAME = re.compile(r"^(?P<stem>(?P<start>\d{8}T\d{6}Z)(?:-(?P<n>[1-9]\d{0,5}))?)(?P<ext>\.flv|\.mp4)(?P<part>\.part)?$")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 
 from relay.errors import RelayError
@@ -42,14 +43,25 @@ class Remuxed:
 
 
 def mp4_paths(flv_path: str) -> tuple[str, str]:
-    """(`<stem>.mp4.part`, `<stem>.mp4`) for `<stem>.flv`."""
+    """(`<stem>.mp4.part`, the marker of a remux still to do, and `<stem>.mp4`) for `<stem>.flv`."""
     stem = flv_path[: -len(names.FLV)]
     return stem + names.MP4 + names.PART, stem + names.MP4
 
 
 async def remux(flv_path: str, expected_duration: float | None = None) -> Remuxed:
-    """Make `<stem>.mp4` from `<stem>.flv`, check it, delete the FLV; RemuxError if anything fails."""
-    part, final = mp4_paths(flv_path)
+    """Make `<stem>.mp4` from `<stem>.flv`, check it, delete the FLV; RemuxError if anything fails.
+
+    ffmpeg writes into a folder of its own, made for this remux (mkdtemp: new, private, so
+    nothing can be planted in it): ffmpeg follows links and truncates, and a link planted
+    at `<stem>.mp4.part` would otherwise have it overwrite what the link points to.
+    """
+    marker, final = mp4_paths(flv_path)
+    try:
+        workdir = await files.run_blocking(tempfile.mkdtemp, "", names.REMUX_DIR_PREFIX,
+                                           os.path.dirname(flv_path) or ".", name="recording remux")
+    except OSError as exc:
+        raise RemuxError(f"cannot make the remux's folder: {exc.strerror or exc}") from None
+    part = os.path.join(workdir, "out" + names.MP4)
     try:
         if shutil.which(FFPROBE) is None:
             raise RemuxError("ffprobe is not on PATH, so the MP4 could not be checked")
@@ -67,12 +79,14 @@ async def remux(flv_path: str, expected_duration: float | None = None) -> Remuxe
         if abs(duration - expected_duration) > max(DURATION_TOLERANCE, expected_duration / 100):
             raise RemuxError(f"the MP4 lasts {duration:.3f} s, the FLV {expected_duration:.3f} s")
         try:
-            size = await files.run_blocking(_commit, part, final, flv_path, name="recording remux")
+            size = await files.run_blocking(_commit, part, final, flv_path, marker, name="recording remux")
         except OSError as exc:
             raise RemuxError(f"cannot put the MP4 in place: {exc.strerror or exc}") from None
     except RemuxError:
-        await files.run_blocking(_remove, part, name="recording remux")
+        await files.run_blocking(_remove, marker, name="recording remux")
         raise
+    finally:
+        await files.run_blocking(shutil.rmtree, workdir, True, name="recording remux")
     return Remuxed(final, duration, size)
 
 
@@ -137,9 +151,10 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def _commit(part: str, final: str, flv_path: str) -> int:
-    """The checked MP4 takes its final name, durably, then the FLV goes; the MP4's size."""
-    fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
+def _commit(part: str, final: str, flv_path: str, marker: str) -> int:
+    """The checked MP4 takes its final name (a link there is replaced, not followed), durably,
+    then the FLV and the remux marker go; the MP4's size."""
+    fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         os.fsync(fd)
         size = os.fstat(fd).st_size
@@ -149,6 +164,7 @@ def _commit(part: str, final: str, flv_path: str) -> int:
     os.rename(part, final)
     files.fsync_dir(folder)
     os.unlink(flv_path)
+    _remove(marker)
     files.fsync_dir(folder)
     return size
 

@@ -336,3 +336,16 @@ def test_leaving_stops_following() -> None:
     hub.publish(inter(0))
     hub.leave(follower)
     assert hub.followers == () and hub.senders == () and hub.feed.messages == []
+
+
+def test_a_stream_of_script_data_alone_does_not_grow_the_feed() -> None:
+    from relay.fanout.hub import TRIM_AT
+    from tests.support.tags import script
+    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    follower = Follower()
+    hub.join_sender(follower)
+    follower.position = hub.follow(follower)
+    for ts in range(10 * TRIM_AT):
+        hub.publish(script(ts))  # urgent: the follower writes (reads the feed) at each one
+        hub.read(follower)
+    assert len(hub.feed.messages) <= TRIM_AT + 1
