@@ -6,6 +6,15 @@ total and `max_connections_per_address` from one address (an IPv6 address counts
 /64, the block one subscriber gets). An address that publishes with a wrong key more than
 `failed_publishes_per_minute` times within a minute is refused for BLOCK_SECONDS.
 
+The total cap must never lock out the real publisher: strangers could fill it with idle
+sockets from many addresses, each under its own cap. So a connection that has not yet
+published with a valid key is a *stranger* and may be evicted: when the total cap is
+reached, a newcomer (from an address under its own cap) takes the place of the oldest
+stranger, which is closed. A stranger holds a place for at most its handshake and
+publish deadlines anyway; a connection that published is never evicted. Idle sockets
+thus only ever delay each other, and a publisher that arrives gets in at once and has
+its own deadlines to publish in.
+
 A refused connection is closed at once (abort: no handshake, no reply) and costs no log
 line of its own: refusals are summed and logged as one `ingest_refused` line at most every
 REFUSAL_LOG_INTERVAL seconds, so a flood cannot flood the log. The same goes for the
@@ -21,6 +30,7 @@ import functools
 import ipaddress
 from collections import Counter, deque
 from collections.abc import Callable
+from typing import Protocol
 
 from relay.config import IngestLimits
 from relay.runtime.logs import get_logger
@@ -52,6 +62,13 @@ def address_key(host: str) -> str:
     return str(address)
 
 
+class Stranger(Protocol):
+    """A connection admitted before it published: the one evicted when a newcomer needs its place."""
+
+    def evict(self) -> None:
+        """Close now: Admission has counted it out already (it must not call release())."""
+
+
 class Admission:
     """Connection counts and key-guessing blocks for the ingest listeners (plain and RTMPS)."""
 
@@ -70,10 +87,16 @@ class Admission:
         self._refused_from: Counter[str] = Counter()
         self._flush: asyncio.TimerHandle | None = None
         self.refused_total = 0
+        self.evicted_total = 0
+        # Admitted connections that have not published, oldest first (a dict keeps insertion order).
+        self._strangers: dict[Stranger, str] = {}
         self.log = get_logger()
 
-    def admit(self, address: str) -> bool:
-        """Count a new connection from `address` (an address_key) in, or refuse it (False)."""
+    def admit(self, address: str, stranger: Stranger | None = None) -> bool:
+        """Count a new connection from `address` (an address_key) in, or refuse it (False).
+
+        With `stranger`, the connection may be evicted for a newcomer until `trusted()`;
+        a full house evicts its oldest stranger for the newcomer rather than refuse it."""
         limits = self.limits
         self.arrived += 1
         reason = None
@@ -84,26 +107,52 @@ class Admission:
             else:
                 del self.blocked_until[address]
         if reason is None:
-            if self.open >= limits.max_connections:
-                reason = TOO_MANY_CONNECTIONS
-            elif self.per_address[address] >= limits.max_connections_per_address:
+            if self.per_address[address] >= limits.max_connections_per_address:
                 reason = TOO_MANY_FROM_ADDRESS
+            elif self.open >= limits.max_connections and not self._evict_oldest():
+                reason = TOO_MANY_CONNECTIONS
         if reason is not None:
             self._count_refusal(address, reason)
             return False
         self.open += 1
         self.peak = max(self.peak, self.open)
         self.per_address[address] += 1
+        if stranger is not None:
+            self._strangers[stranger] = address
         return True
 
-    def release(self, address: str) -> None:
+    def trusted(self, stranger: Stranger) -> None:
+        """The connection published with a valid key: never evicted from now on."""
+        self._strangers.pop(stranger, None)
+
+    def release(self, address: str, stranger: Stranger | None = None) -> None:
         """A connection that admit() let in has closed."""
+        if stranger is not None:
+            self._strangers.pop(stranger, None)
         self.open -= 1
         left = self.per_address[address] - 1
         if left > 0:
             self.per_address[address] = left
         else:
             del self.per_address[address]
+
+    @property
+    def strangers(self) -> int:
+        """Connections admitted that have not published."""
+        return len(self._strangers)
+
+    def _evict_oldest(self) -> bool:
+        """Make room: count the oldest stranger out and close it; False if every place is a publisher's."""
+        if not self._strangers:
+            return False
+        stranger, address = next(iter(self._strangers.items()))
+        self.release(address, stranger)
+        self.evicted_total += 1
+        self._refused["evicted_for_newcomer"] += 1
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self.log_interval, self.flush_log)
+        stranger.evict()
+        return True
 
     def burst_passed(self, size: int) -> bool:
         """Whether at least `size` connections arrived since reset_burst() and under half the peak are still open."""

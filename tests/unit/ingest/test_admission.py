@@ -129,3 +129,48 @@ async def test_the_peer_log_budget_sums_what_it_suppresses(log_out: io.StringIO)
     assert line["lines"] == 7 and line["events"] == {"ingest_timeout": 7}
     clock.now += 1.0
     assert budget.allow("ingest_timeout")
+
+
+class FakeStranger:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.evicted = False
+
+    def evict(self) -> None:
+        self.evicted = True
+
+
+async def test_a_full_house_of_strangers_makes_room_for_a_newcomer_oldest_first(log_out: io.StringIO) -> None:
+    admission = Admission(limits(max_connections=4, max_connections_per_address=2), Clock())
+    idle = [FakeStranger(f"s{i}") for i in range(4)]
+    for i, stranger in enumerate(idle):
+        assert admission.admit(f"10.0.0.{i // 2}", stranger)
+    publisher = FakeStranger("obs")
+    assert admission.admit("192.0.2.1", publisher)  # the house is full: the oldest stranger goes
+    assert [s.evicted for s in idle] == [True, False, False, False]
+    assert admission.open == 4 and admission.per_address["10.0.0.0"] == 1
+    admission.trusted(publisher)  # it published with a valid key
+    for i in range(3):
+        assert admission.admit("10.0.0.9" if i < 2 else "10.0.0.8", FakeStranger(f"n{i}"))
+    assert all(s.evicted for s in idle) and not publisher.evicted  # a publisher is never evicted
+    admission.flush_log()
+    (line,) = events(log_out, "ingest_refused")
+    assert line["reasons"] == {"evicted_for_newcomer": 4}
+
+
+async def test_with_every_place_a_publishers_the_newcomer_is_refused() -> None:
+    admission = Admission(limits(max_connections=2), Clock())
+    for name in ("a", "b"):
+        stranger = FakeStranger(name)
+        assert admission.admit(name, stranger)
+        admission.trusted(stranger)
+    assert not admission.admit("c", FakeStranger("c"))
+    assert admission.open == 2
+
+
+async def test_an_address_at_its_own_cap_evicts_nobody() -> None:
+    admission = Admission(limits(max_connections=3, max_connections_per_address=2), Clock())
+    first = [FakeStranger("x"), FakeStranger("y"), FakeStranger("z")]
+    assert admission.admit("a", first[0]) and admission.admit("a", first[1]) and admission.admit("b", first[2])
+    assert not admission.admit("a", FakeStranger("more"))
+    assert not any(s.evicted for s in first)
