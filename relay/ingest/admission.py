@@ -121,6 +121,10 @@ class Admission:
             self._strangers[stranger] = address
         return True
 
+    def refused(self, address: str, reason: str) -> None:
+        """A connection refused by another limit (the RTMPS gate's): in the same summary line."""
+        self._count_refusal(address, reason)
+
     def trusted(self, stranger: Stranger) -> None:
         """The connection published with a valid key: never evicted from now on."""
         self._strangers.pop(stranger, None)

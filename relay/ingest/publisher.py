@@ -111,6 +111,8 @@ class IngestProtocol(asyncio.Protocol):
         self._paused_for: set[str] = set()  # why reading is paused: "replies", "budget", "batch"
         self._batch: ReadBatch | None = None  # a publisher on plain TCP: reads once per write interval
         self._encoder: dict[str, Any] = {}
+        # Set by the RTMPS gate while the TLS handshake runs: how to end it if evicted (admission.py).
+        self.on_evict: Callable[[], None] | None = None
 
     @property
     def log(self) -> Any:
@@ -131,7 +133,7 @@ class IngestProtocol(asyncio.Protocol):
         self.peer = f"{host}:{peer[1]}" if peer else "?"
         if not self._admitted:
             self.address = address_key(host)
-            if not self.settings.admission.admit(self.address):
+            if not self.settings.admission.admit(self.address, self):
                 self.closing = True
                 transport.abort()  # refused: no handshake, no reply, no log line of its own
                 return
@@ -267,7 +269,15 @@ class IngestProtocol(asyncio.Protocol):
         """Count this connection out of the admission limits (once, whoever calls first)."""
         if self._admitted and self.address is not None:
             self._admitted = False
-            self.settings.admission.release(self.address)
+            self.settings.admission.release(self.address, self)
+
+    def evict(self) -> None:
+        """Admission counted this stranger out to make room for a newcomer: close it now."""
+        self._admitted = False
+        if self.on_evict is not None:
+            self.on_evict()  # still in its TLS handshake: the gate ends it
+        if self.transport is not None and not self.closing:
+            self._close(abort=True)
 
     # -- deadlines -------------------------------------------------------------------
 
@@ -363,6 +373,7 @@ class IngestProtocol(asyncio.Protocol):
             self._close()
             return
         self.live = live
+        self.settings.admission.trusted(self)  # a publisher now: never evicted for a newcomer
         self._log = self.log.bind(live_stream=live.name)
         if self.transport is not None and self.transport.get_extra_info("ssl_object") is None:
             self._batch = ReadBatch(self, write_ticker())

@@ -13,7 +13,10 @@ protocol can pause it.)
 A TLS handshake costs the server a signature (about a millisecond with an RSA key), done
 on the event loop: at most MAX_HANDSHAKES run at once, so that a crowd of strangers
 starting TLS together cannot hold the loop; the others wait for a place, within the same
-deadline.
+deadline. Silent sockets must not keep the real publisher out of those places either:
+one address has at most MAX_HANDSHAKES_PER_ADDRESS handshakes under way, and when every
+place is taken, a newcomer ends the oldest handshake in a place (every connection still
+in its TLS handshake is a stranger; a real client's takes milliseconds).
 
 The SSLContext is read when each connection arrives, so a reload (SIGHUP) that loads a
 renewed certificate applies to every new connection, and never to one in progress.
@@ -23,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
 import ssl
+from collections import Counter
 from collections.abc import Callable
 
 from relay.runtime.logs import get_logger, peer_text
@@ -33,6 +38,8 @@ from relay.ingest.publisher import IngestProtocol, IngestSettings, drop_frames
 
 #: TLS handshakes in progress at once, over all RTMPS connections.
 MAX_HANDSHAKES = 16
+#: TLS handshakes under way at once from one address (admission.py's address_key).
+MAX_HANDSHAKES_PER_ADDRESS = 4
 #: Seconds the listener waits after accept() failed for want of resources (file descriptors,
 #: memory), as asyncio's own listeners do: retrying at once would spin.
 ACCEPT_RETRY_DELAY = 1.0
@@ -49,6 +56,8 @@ class TlsListener:
         self.backlog = backlog
         self.slots = asyncio.Semaphore(MAX_HANDSHAKES)
         self.handshakes: set[asyncio.Task[None]] = set()
+        self._per_address: Counter[str] = Counter()  # handshakes under way, per address
+        self._in_place: dict[asyncio.Task[None], None] = {}  # handshakes holding a place, oldest first
         self.sockets: list[socket.socket] = []
         self._accepting: asyncio.Task[None] | None = None
         self.log = get_logger()
@@ -98,24 +107,47 @@ class TlsListener:
             accepted_at = loop.time()
             host = str(peer[0]) if peer else "?"
             address = address_key(host)
-            if not self.settings.admission.admit(address):
+            admission = self.settings.admission
+            if self._per_address[address] >= MAX_HANDSHAKES_PER_ADDRESS:
+                admission.refused(address, "max_tls_handshakes_per_address")
                 _reset(sock)
                 continue
-            task = loop.create_task(self._handshake(sock, address, accepted_at, f"{host}:{peer[1]}"))
+            protocol = IngestProtocol(self.settings, accepted_at=accepted_at, admitted_address=address)
+            if not admission.admit(address, protocol):
+                _reset(sock)
+                continue
+            if self.slots.locked() and self._in_place:
+                next(iter(self._in_place)).cancel()  # every place taken: the oldest handshake makes room
+            task = loop.create_task(self._handshake(sock, protocol, address, f"{host}:{peer[1]}"))
+            protocol.on_evict = functools.partial(_cancel, task)  # evicted for a newcomer during its handshake
+            self._per_address[address] += 1
             self.handshakes.add(task)
-            task.add_done_callback(self.handshakes.discard)
+            task.add_done_callback(functools.partial(self._handshake_over, address=address))
 
-    async def _handshake(self, sock: socket.socket, address: str, accepted_at: float, peer: str) -> None:
+    def _handshake_over(self, task: asyncio.Task[None], address: str) -> None:
+        self.handshakes.discard(task)
+        self._in_place.pop(task, None)
+        left = self._per_address[address] - 1
+        if left > 0:
+            self._per_address[address] = left
+        else:
+            del self._per_address[address]
+
+    async def _handshake(self, sock: socket.socket, protocol: IngestProtocol, address: str, peer: str) -> None:
         settings = self.settings
         loop = asyncio.get_running_loop()
-        protocol = IngestProtocol(settings, accepted_at=accepted_at, admitted_address=address)
+        accepted_at = protocol.accepted_at
         timeout = settings.limits.tls_handshake_timeout
         handed_over = False  # from then on the transport owns the socket, and closes it
         try:
             async with asyncio.timeout_at(accepted_at + timeout), self.slots:
+                current = asyncio.current_task()
+                assert current is not None
+                self._in_place[current] = None
                 handed_over = True
                 await loop.connect_accepted_socket(lambda: protocol, sock, ssl=self.context(),
                                                    ssl_handshake_timeout=timeout)
+            protocol.on_evict = None
         except asyncio.CancelledError:
             if not handed_over:
                 _reset(sock)
@@ -131,6 +163,10 @@ class TlsListener:
             if settings.log_budget.allow("ingest_tls_failed"):
                 get_logger(peer=peer).warning("ingest_tls_failed", **peer_text("reason", _reason(exc)))
             drop_frames(exc)
+
+
+def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
 
 
 def _reset(sock: socket.socket) -> None:

@@ -136,8 +136,8 @@ async def admission_down_to(harness: Harness, count: int, timeout: float = 5.0) 
     released = asyncio.Event()
     original = admission.release
 
-    def release(address: str) -> None:
-        original(address)
+    def release(address: str, stranger: Any = None) -> None:
+        original(address, stranger)
         released.set()
 
     admission.release = release  # type: ignore[method-assign]
@@ -249,18 +249,35 @@ async def test_connections_over_the_per_address_limit_are_refused_at_once(ingest
     assert refused["reasons"] == {"max_connections_per_address": 1}
 
 
-async def test_connections_over_the_total_limit_are_refused_and_logged_once(ingest_server: HarnessFactory) -> None:
+async def test_a_full_house_of_strangers_makes_room_for_each_newcomer_and_logs_once(
+        ingest_server: HarnessFactory) -> None:
     harness = await ingest_server(max_connections=3, max_connections_per_address=100, publish_timeout=30)
-    kept = [await harness.open() for _ in range(3)]
-
-    refused = [await harness.open() for _ in range(50)]
-    for reader, writer in refused:
+    idle = [await harness.open() for _ in range(3)]
+    newcomers = [await harness.open() for _ in range(5)]
+    for reader, writer in idle:  # the oldest strangers made room, one per newcomer
         assert await closed_by_server(reader, timeout=2)
         writer.close()
-
-    for conn in kept:
+    for conn in newcomers[:2]:
+        assert await closed_by_server(conn[0], timeout=2)
+        conn[1].close()
+    for conn in newcomers[2:]:  # the three newest hold the house
         assert await still_open(*conn)
         conn[1].close()
+    harness.ingest.settings.admission.flush_log()
+    lines = harness.events("ingest_refused")
+    assert len(lines) <= 2 and sum(line["reasons"].get("evicted_for_newcomer", 0) for line in lines) == 5
+
+
+async def test_a_full_house_of_publishers_refuses_newcomers_and_logs_once(ingest_server: HarnessFactory) -> None:
+    harness = await ingest_server(max_connections=1, max_connections_per_address=100, publish_timeout=30)
+    reader, writer, event = await publish(harness.port, INGEST_KEY)
+    assert isinstance(event, PublishStarted)
+    refused = [await harness.open() for _ in range(50)]
+    for r, w in refused:
+        assert await closed_by_server(r, timeout=2)
+        w.close()
+    assert harness.live.status == "active" and harness.live.publisher is not None  # never evicted
+    writer.close()
     harness.ingest.settings.admission.flush_log()
     lines = harness.events("ingest_refused")
     assert len(lines) <= 2 and sum(line["refused"] for line in lines) == 50
