@@ -5,7 +5,8 @@ delay for as long as the show lasts. Two lines per retry, forever, bury what an 
 needs, so the log tells the story of a failure instead of every attempt:
 
 - a session's normal course: `broadcasting` (the platform took the stream) and `idle` (it let
-  go) at info; `starting` and a switch of connection at debug (nothing to act on);
+  go) at info; `starting` at debug (nothing to act on); a switch of connection gets no
+  status line (the target logs `target_switched` itself);
 - the first failure of an episode at warning, with its reason; the retries (errored ->
   starting -> errored) at debug; while the target keeps failing, a `target_still_failing`
   summary at warning at most every `summary_interval` (attempts, last reason, since when);
@@ -49,18 +50,19 @@ RETRYING = "retrying"  # errored -> starting
 STOPPED = "stopped"  # -> idle: the session ended
 
 # Actions: which line the target writes
+SILENT = "silent"  # none
 DEBUG = "debug"  # target_status at debug
 INFO = "info"  # target_status at info
 WARN = "warn"  # target_status at warning
 SUMMARY = "summary"  # target_still_failing at warning
 RECOVERY = "recovery"  # target_status at info, with the attempts and since when it was failing
 
-LEVELS = {DEBUG: "debug", INFO: "info", WARN: "warning", SUMMARY: "warning", RECOVERY: "info"}
+LEVELS = {SILENT: "", DEBUG: "debug", INFO: "info", WARN: "warning", SUMMARY: "warning", RECOVERY: "info"}
 
 TABLE: dict[tuple[str, str], tuple[str, str]] = {
     (QUIET, STARTED): (QUIET, DEBUG),
     (QUIET, CONNECTED): (QUIET, INFO),
-    (QUIET, SWITCHED): (QUIET, DEBUG),
+    (QUIET, SWITCHED): (QUIET, SILENT),
     (QUIET, FAILED): (FAILING, WARN),
     (QUIET, GAVE_UP): (FAILING, WARN),
     (QUIET, STOPPED): (QUIET, INFO),
@@ -117,12 +119,14 @@ class TargetLogPolicy:
 
 
 def log_line(action: str, transition: Transition, status: TargetStatus, episode: tuple[int, float | None],
-             now: float) -> tuple[str, str, dict[str, Any]]:
-    """The line for `action`: (level, event, fields).
+             now: float) -> tuple[str, str, dict[str, Any]] | None:
+    """The line for `action`: (level, event, fields); None for SILENT.
 
     `status` is the policy after the transition; `episode` its (attempts, failing_since) from
     before it (what a recovery ends); `now` the wall clock (Unix time).
     """
+    if action == SILENT:
+        return None
     retry_in = None if transition.retry_in is None else round(transition.retry_in, 2)
     if action == SUMMARY:
         since = status.failing_since

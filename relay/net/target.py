@@ -325,8 +325,10 @@ class Target(LinkOwner):
         now = time.time()
         transition = policy.handle(event, now, reason)
         action = self.log_policy.decide(transition, self._loop.time())
-        level, name, fields = log_line(action, transition, policy, episode, now)
-        getattr(self.log, level)(name, **fields)
+        line = log_line(action, transition, policy, episode, now)
+        if line is not None:
+            level, name, fields = line
+            getattr(self.log, level)(name, **fields)
         if self.status_listener is not None:
             self.status_listener(self, transition)
         return transition

@@ -21,6 +21,7 @@ from relay.fanout.targetlog import (
     QUIET,
     RECOVERY,
     RETRYING,
+    SILENT,
     STARTED,
     STOPPED,
     SUMMARY,
@@ -37,7 +38,7 @@ from relay.fanout.targetstatus import TargetStatus, Transition
 EXPECTED = {
     (QUIET, STARTED): (QUIET, DEBUG),
     (QUIET, CONNECTED): (QUIET, INFO),
-    (QUIET, SWITCHED): (QUIET, DEBUG),
+    (QUIET, SWITCHED): (QUIET, SILENT),
     (QUIET, FAILED): (FAILING, WARN),
     (QUIET, GAVE_UP): (FAILING, WARN),
     (QUIET, STOPPED): (QUIET, INFO),
@@ -99,7 +100,7 @@ def test_a_missing_entry_raises_and_changes_nothing() -> None:
 def test_a_normal_show_logs_broadcasting_and_idle_at_info_only() -> None:
     c = Clocked()
     assert [c.event(e, float(i)) for i, e in enumerate((ts.START, ts.CONNECTED, ts.SWITCHED, ts.STOP))] == [
-        DEBUG, INFO, DEBUG, INFO]
+        DEBUG, INFO, SILENT, INFO]
 
 
 def test_a_target_that_keeps_failing_warns_once_then_summarises_at_the_interval() -> None:
@@ -163,19 +164,26 @@ def test_the_lines_say_what_happened() -> None:
     c = Clocked()
     c.event(ts.START, 1_800_000_000.0)
     transition = c.status.handle(ts.FAILED, 1_800_000_001.0, "connection refused")
-    level, event, fields = log_line(WARN, transition, c.status, (1, None), 1_800_000_001.0)
+    assert log_line(SILENT, transition, c.status, (1, None), 1_800_000_001.0) is None
+    line = log_line(WARN, transition, c.status, (1, None), 1_800_000_001.0)
+    assert line is not None
+    level, event, fields = line
     assert (level, event) == ("warning", "target_status")
     assert fields == {"from": "starting", "to": "errored", "reason": "connection refused", "severity": "normal",
                       "attempts": 1, "retry_in_s": transition.retry_in}
     c.status.handle(ts.RETRY, 1_800_000_002.0)
     transition = c.status.handle(ts.FAILED, 1_800_000_400.0, "connection refused again")
-    level, event, fields = log_line(SUMMARY, transition, c.status, (2, 1_800_000_001.0), 1_800_000_400.0)
+    line = log_line(SUMMARY, transition, c.status, (2, 1_800_000_001.0), 1_800_000_400.0)
+    assert line is not None
+    level, event, fields = line
     assert (level, event) == ("warning", "target_still_failing")
     assert fields == {"attempts": 2, "last_reason": "connection refused again", "since": "2027-01-15T08:00:01Z",
                       "failing_for_s": 399, "retry_in_s": transition.retry_in}
     c.status.handle(ts.RETRY, 1_800_000_401.0)
     episode = (c.status.attempts, c.status.failing_since)
     transition = c.status.handle(ts.CONNECTED, 1_800_000_402.0)
-    level, event, fields = log_line(RECOVERY, transition, c.status, episode, 1_800_000_402.0)
+    line = log_line(RECOVERY, transition, c.status, episode, 1_800_000_402.0)
+    assert line is not None
+    level, event, fields = line
     assert (level, event) == ("info", "target_status")
     assert fields == {"from": "starting", "to": "broadcasting", "attempts": 3, "failing_since": "2027-01-15T08:00:01Z"}
