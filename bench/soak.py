@@ -303,13 +303,14 @@ class Soak:
         for live in status.get("live_streams", []):
             if live.get("name") != "steady":
                 continue
-            received = live.get("bytes_received")
+            # Lifetime totals: the soak may span publish sessions (the per-session counters start over).
+            received = live.get("bytes_received_total", live.get("bytes_received"))
             if received is None:  # a snapshot without ingest counters (before issue #10)
                 self.problems.append("the relay_status snapshot has no bytes_received")
                 return counters
             for target in live.get("simulcast_targets", []):
-                sent = target.get("bytes_sent", target.get("sent_bytes", 0))
-                dropped = target.get("dropped_bytes", 0)
+                sent = target.get("bytes_sent_total", target.get("bytes_sent", target.get("sent_bytes", 0)))
+                dropped = target.get("dropped_bytes_total", target.get("dropped_bytes", 0))
                 gap = received - (sent + dropped)
                 counters[target["passthrough"]] = {"bytes_received": received, "bytes_sent": sent,
                                                    "dropped_bytes": dropped,

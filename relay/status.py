@@ -5,15 +5,31 @@ never updated in place, so a reader always sees one consistent moment. Nothing h
 holds a stream key: targets are named by their passthrough label and their url without
 the key. `to_json()` gives the status API's objects, in Mux's shape and words
 (relay/api/web/openapi.yaml describes them).
+
+Counters a person reads per publish session are per session (a session runs from the
+publisher's claim of the live stream to the end of its broadcast; a reconnect within the
+reconnect window continues it): a target's `bytes_sent`, `tags_sent`, `dropped_frames`,
+`dropped_bytes`, `connections`, `reconnects` and `attempts`, and a live stream's
+`bytes_received`. They start again from zero when the next session starts. Lifetime
+totals (`*_total`, since the relay started, or since a reload made the target) stand
+beside those that are worth it; Prometheus counters use them (they never go down).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 IDLE = "idle"
 ACTIVE = "active"
+
+
+def utc_text(when: float | None) -> str | None:
+    """A Unix time as ISO 8601 UTC to the second (2026-11-29T18:16:53Z), for log lines people read."""
+    if when is None:
+        return None
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +43,20 @@ class TargetSnapshot:
     last_error: str | None  # the publish session's latest failure, kept after recovery (keys redacted)
     next_attempt_at: float | None  # Unix time of the next attempt while errored
     connected_since: float | None  # Unix time the current connection began publishing
-    reconnects: int  # successful connections after the first one, over the live stream's lifetime
-    connections: int  # successful connections
-    bytes_sent: int  # payload bytes handed to the transport
-    tags_sent: int
-    dropped_frames: int
-    dropped_bytes: int
+    reconnects: int  # successful connections after the first one, in this publish session
+    connections: int  # successful connections, in this publish session
+    attempts: int  # connection attempts since the last success, in this publish session (the current one too)
+    last_connected_at: float | None  # Unix time of the last successful connection, in any session
+    failing_since: float | None  # Unix time of the first failure since the last success, in this session
+    bytes_sent: int  # payload bytes handed to the transport, in this publish session
+    tags_sent: int  # in this publish session
+    dropped_frames: int  # in this publish session
+    dropped_bytes: int  # in this publish session
+    bytes_sent_total: int  # over the target's lifetime
+    dropped_frames_total: int
+    dropped_bytes_total: int
+    connections_total: int
+    reconnects_total: int  # connections after a session's first, summed over the sessions
     tls_verify: bool
     write_interval: float  # seconds of media gathered into one write
 
@@ -124,7 +148,8 @@ class LiveStreamSnapshot:
     awaiting_publisher: bool  # inside the reconnect window
     sessions: int  # publish sessions since the relay started
     active_since: float | None  # Unix time the stream went active
-    bytes_received: int  # since the relay started
+    bytes_received: int  # in this (or the last) publish session
+    bytes_received_total: int  # since the relay started
     simulcast_targets: tuple[TargetSnapshot, ...]
     ingest: IngestSnapshot | None
     health: HealthSnapshot
@@ -142,6 +167,7 @@ class LiveStreamSnapshot:
             "sessions": self.sessions,
             "active_since": self.active_since,
             "bytes_received": self.bytes_received,
+            "bytes_received_total": self.bytes_received_total,
             "health": self.health.to_json(),
             "ingest": None if self.ingest is None else self.ingest.to_json(),
             "recording": None if self.recording is None else self.recording.to_json(),

@@ -134,7 +134,11 @@ def reload(base: str, token: str | None, as_json: bool, out: TextIO = sys.stdout
 
 
 def render_table(streams: list[dict[str, Any]], now: float) -> str:
-    """Live streams and their targets as aligned text columns."""
+    """Live streams and their targets as aligned text columns.
+
+    A target's SENT, DROPPED and RECONNECTS are the current (or last) publish session's; a target
+    that is failing shows its attempts since it last connected, and when that was.
+    """
     rows: list[list[str]] = [["LIVE STREAM / TARGET", "STATUS", "HEALTH / RATE", "UPTIME", "SENT", "DROPPED",
                               "RECONNECTS", "DETAIL"]]
     for stream in streams:
@@ -164,7 +168,7 @@ def render_table(streams: list[dict[str, Any]], now: float) -> str:
             state = target["status"]
             if state == "errored" and target.get("error_severity") == "fatal":
                 state = "errored (fatal)"
-            info = target.get("last_error") or "" if target["status"] != "broadcasting" else target["url"]
+            info = target["url"] if target["status"] == "broadcasting" else _failing(target, now)
             rows.append([f"  {target['passthrough']}", state, "",
                          _age(target.get("connected_since"), now), _bytes(target["bytes_sent"]),
                          str(target["dropped_frames"]), str(target["reconnects"]), info])
@@ -172,6 +176,20 @@ def render_table(streams: list[dict[str, Any]], now: float) -> str:
     lines = ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip()
              for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _failing(target: dict[str, Any], now: float) -> str:
+    """What a target that is not broadcasting has been through: attempts, last success, last error."""
+    error = target.get("last_error") or ""
+    if target["status"] not in ("errored", "starting"):
+        return error
+    last = target.get("last_connected_at")
+    attempts = target.get("attempts") or 0
+    history = ", ".join(p for p in (
+        f"{attempts} attempt{'s' if attempts != 1 else ''}" if attempts else "",
+        f"last connected {_age(last, now)} ago" if last else "never connected" if "last_connected_at" in target
+        else "") if p)
+    return f"{history}: {error}" if error else history
 
 
 def _age(since: float | None, now: float) -> str:

@@ -4,6 +4,9 @@ Nothing is counted on the media path for metrics: the counters already exist (ta
 count what they send and drop, the ingest meter what arrives), and the collector turns
 the snapshot into metric families when Prometheus asks. A scrape costs the same an hour
 or a month into a show. Labels are live stream names and passthrough labels, never keys.
+
+Counters are the snapshots' lifetime totals (`*_total`), never the per-session figures the
+API shows beside them: a Prometheus counter only goes up (rate() reads a drop as a restart).
 """
 
 from __future__ import annotations
@@ -70,16 +73,22 @@ class RelayCollector(Collector):
         t_conn = CounterMetricFamily("relay_simulcast_target_connections", "Connections made to the target",
                                      labels=tl)
         t_reconn = CounterMetricFamily("relay_simulcast_target_reconnects",
-                                       "Connections made after the first", labels=tl)
+                                       "Connections made after the first of each publish session", labels=tl)
         t_frames = CounterMetricFamily("relay_simulcast_target_dropped_frames",
                                        "Frames dropped because the target was not keeping up", labels=tl)
         t_bytes = CounterMetricFamily("relay_simulcast_target_dropped_bytes", "Bytes of those frames", labels=tl)
+        t_attempts = GaugeMetricFamily("relay_simulcast_target_attempts",
+                                       "Connection attempts since the last success in this publish session",
+                                       labels=tl)
+        t_last = GaugeMetricFamily("relay_simulcast_target_last_connected_timestamp_seconds",
+                                   "Unix time of the target's last successful connection (absent before one)",
+                                   labels=tl)
         for live in snap.live_streams:
             name = live.name
             for state in LIVE_STREAM_STATES:
                 status.add_metric([name, state], 1.0 if live.status == state else 0.0)
             sessions.add_metric([name], live.sessions)
-            received.add_metric([name], live.bytes_received)
+            received.add_metric([name], live.bytes_received_total)
             if live.ingest is not None:
                 bitrate.add_metric([name], round(live.ingest.bitrate_kbps * 1000))
                 uptime.add_metric([name], live.ingest.uptime)
@@ -95,14 +104,17 @@ class RelayCollector(Collector):
                 labels = [name, target.passthrough]
                 for state in TARGET_STATES:
                     t_status.add_metric([*labels, state], 1.0 if target.status == state else 0.0)
-                t_sent.add_metric(labels, target.bytes_sent)
+                t_sent.add_metric(labels, target.bytes_sent_total)
                 t_rate.add_metric(labels, round((self._history.latest((name, target.passthrough)) or 0.0) * 1000))
-                t_conn.add_metric(labels, target.connections)
-                t_reconn.add_metric(labels, target.reconnects)
-                t_frames.add_metric(labels, target.dropped_frames)
-                t_bytes.add_metric(labels, target.dropped_bytes)
+                t_conn.add_metric(labels, target.connections_total)
+                t_reconn.add_metric(labels, target.reconnects_total)
+                t_frames.add_metric(labels, target.dropped_frames_total)
+                t_bytes.add_metric(labels, target.dropped_bytes_total)
+                t_attempts.add_metric(labels, target.attempts)
+                if target.last_connected_at is not None:
+                    t_last.add_metric(labels, target.last_connected_at)
         yield from (status, sessions, received, bitrate, keyframes, fps, uptime, healthy, problem,
-                    t_status, t_sent, t_rate, t_conn, t_reconn, t_frames, t_bytes)
+                    t_status, t_sent, t_rate, t_conn, t_reconn, t_frames, t_bytes, t_attempts, t_last)
 
         wl = ["webhook", "host"]
         w_done = CounterMetricFamily("relay_webhook_delivered_events", "Events the receiver accepted", labels=wl)

@@ -47,9 +47,9 @@ class Sampler:
             snap = live.snapshot()
             key = (snap.name,)
             keys.append(key)
-            self.history.sample(key, snap.bytes_received if snap.publisher_connected else None, now)
+            self.history.sample(key, snap.bytes_received_total if snap.publisher_connected else None, now)
             for target in snap.simulcast_targets:
                 tkey = (snap.name, target.passthrough)
                 keys.append(tkey)
-                self.history.sample(tkey, target.bytes_sent if target.status == "broadcasting" else None, now)
+                self.history.sample(tkey, target.bytes_sent_total if target.status == "broadcasting" else None, now)
         self.history.keep_only(keys)

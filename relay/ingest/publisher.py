@@ -387,7 +387,12 @@ class IngestProtocol(asyncio.Protocol):
             self._batch.cancel()
             self._batch = None
         if live is not None:
-            self.log.info("publish_ended", reason=reason, clean=clean)
+            # What this publisher sent (the live stream's meter was reset when it claimed the stream).
+            meter = live.meter
+            self.log.info("publish_ended", reason=reason, clean=clean,
+                          duration_s=round(max(0.0, self.loop.time() - meter.started), 1),
+                          bytes_received=meter.bytes_received, video_frames=meter.video_frames,
+                          audio_frames=meter.audio_frames)
             live.release(self, reason, clean)
 
     # -- output and closing ------------------------------------------------------------

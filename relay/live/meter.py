@@ -76,6 +76,8 @@ class IngestMeter:
         """Forget the previous session: a new publisher starts from scratch."""
         self.started = now
         self.bytes_received = 0
+        self.video_frames = 0  # video tags but sequence headers
+        self.audio_frames = 0
         self.video_codec: str | None = None
         self.video_profile: str | None = None
         self.audio_codec: str | None = None
@@ -115,15 +117,19 @@ class IngestMeter:
             self.last_video = now
             if tag.is_header:
                 self._video_header(tag.payload)
-            elif tag.is_keyframe:
-                if self.last_keyframe_ts is not None:
-                    self.keyframe_interval = ((tag.timestamp - self.last_keyframe_ts) % (1 << 32)) / 1000
-                self.last_keyframe_ts = tag.timestamp
-                self.last_keyframe_at = now
+            else:
+                self.video_frames += 1
+                if tag.is_keyframe:
+                    if self.last_keyframe_ts is not None:
+                        self.keyframe_interval = ((tag.timestamp - self.last_keyframe_ts) % (1 << 32)) / 1000
+                    self.last_keyframe_ts = tag.timestamp
+                    self.last_keyframe_at = now
             if self.video_codec is None:
                 self.video_codec = _video_codec(tag.payload)
         elif kind == AUDIO:
             self.last_audio = now
+            if not tag.is_header:
+                self.audio_frames += 1
             if tag.is_header or self.audio_codec is None:
                 self._audio_header(tag.payload, tag.is_header)
 

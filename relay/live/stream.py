@@ -105,6 +105,7 @@ class LiveStream:
         self.publisher_address: str | None = None
         self.publisher_since = 0.0  # wall clock
         self._bytes_before = 0  # received in earlier publisher connections
+        self._session_from = 0  # bytes_received when the current (or last) publish session began
         self._retired: list[Target] = []  # removed by a reload, still closing
         self._window: asyncio.TimerHandle | None = None  # the reconnect window, while it runs
         self._publisher_lost_at = 0.0
@@ -151,6 +152,7 @@ class LiveStream:
             return True
         self.log.info("live_stream_status", **{"from": IDLE, "to": ACTIVE})
         self.active_since = time.time()
+        self._session_from = self._bytes_before
         self._announce("video.live_stream.active")
         if self.recordings is not None and self.config.recording.enabled:
             self.recorder = self.recordings.start(self.name, self.config.recording, self.hub)
@@ -306,7 +308,7 @@ class LiveStream:
             name=self.name, status=self.status, reconnect_window=self.config.reconnect_window,
             publisher_connected=self.publisher is not None, awaiting_publisher=self.awaiting_publisher,
             sessions=self.sessions, active_since=self.active_since,
-            bytes_received=self.bytes_received,
+            bytes_received=self.bytes_received - self._session_from, bytes_received_total=self.bytes_received,
             simulcast_targets=tuple(t.snapshot() for t in self.targets),
             ingest=ingest, health=health,
             recording=self.recorder.snapshot() if self.recorder is not None else None,

@@ -9,6 +9,12 @@ a config change, which makes a new target) instead of hammering the platform.
 
 The asyncio target (relay/targets/supervisor.py) reports what happened as events and carries
 out the action the table returns; every decision is here, with the clock passed in.
+
+Counters are per publish session where a person reads them per session: START (a new
+publish session of the live stream) sets `connections`, `reconnects` and `attempts` to
+zero, so the first connection of a session is never a reconnect, even after the
+publisher's Stop. Lifetime totals (`connections_total`, `reconnects_total`: what
+Prometheus counts) and `last_connected_at` carry on across sessions.
 """
 
 from __future__ import annotations
@@ -77,11 +83,6 @@ class Transition:
     severity: str | None = None  # when errored
     retry_in: float | None = None  # seconds, with WAIT_RETRY
 
-    @property
-    def worth_logging(self) -> bool:
-        """A change of status, or another failure (each one is news)."""
-        return self.before != self.after or self.after == ERRORED
-
 
 class TargetStatus:
     """The status of one target, its counters, and when it tries next."""
@@ -94,12 +95,17 @@ class TargetStatus:
         self.last_error: str | None = None
         self.next_attempt_at: float | None = None  # wall clock, while waiting to retry
         self.connected_since: float | None = None  # wall clock, while broadcasting
-        self.connections = 0  # successful connections, over the target's lifetime
+        self.connections = 0  # successful connections in this publish session
+        self.connections_total = 0  # successful connections, over the target's lifetime
+        self.reconnects_total = 0  # successful connections after a session's first, over the lifetime
+        self.attempts = 0  # connection attempts since the last success in this session (the current one too)
+        self.last_connected_at: float | None = None  # wall clock of the last success, in any session
+        self.failing_since: float | None = None  # wall clock of the first failure since the last success
         self.refusals = 0  # consecutive
 
     @property
     def reconnects(self) -> int:
-        """Successful connections after the first one."""
+        """Successful connections after the first one of this publish session."""
         return max(0, self.connections - 1)
 
     def handle(self, event: str, now: float, reason: str | None = None) -> Transition:
@@ -119,11 +125,24 @@ class TargetStatus:
             self.backoff.reset()
             self.refusals = 0
             self.last_error = None
+            self.connections = self.attempts = 0
+            self.failing_since = None
         elif event in (CONNECTED, SWITCHED):
+            if self.connections:
+                self.reconnects_total += 1
             self.connections += 1
-        elif event in (FAILED, REFUSED, GIVE_UP) and before == BROADCASTING and self.connected_since is not None:
-            if now - self.connected_since >= self.reset_after:
+            self.connections_total += 1
+            self.attempts = 0
+            self.last_connected_at = now
+            self.failing_since = None
+        elif event in (FAILED, REFUSED, GIVE_UP):
+            if self.failing_since is None:
+                self.failing_since = now
+            if before == BROADCASTING and self.connected_since is not None \
+                    and now - self.connected_since >= self.reset_after:
                 self.backoff.reset()  # it was healthy for a while: start over at the initial delay
+        if action == CONNECT:
+            self.attempts += 1
         self.status = after
         self.connected_since = (self.connected_since if before == BROADCASTING else now) if after == BROADCASTING \
             else None

@@ -9,6 +9,8 @@ The decisions live in pure code, and this module carries them out:
 - status and retry policy (idle / starting / broadcasting / errored, severity,
   refusals, backoff): relay/targets/statustable.py, one event at a time; each
   transition also goes to `status_listener` (the live stream, for its webhooks);
+- which transitions are logged, at which level (a failure once, then a summary at
+  most every few minutes): relay/targets/logpolicy.py;
 - whether a connect announces Enhanced RTMP: relay/fanout/enhanced.py, at each connect;
 - what to send and when (gathered while caught up, queued under a bound while not):
   relay/fanout/sendbuffer.py, which the hub offers each tag to;
@@ -38,6 +40,7 @@ from relay.fanout.enhanced import announce_enhanced
 from relay.fanout.hub import Hub
 from relay.fanout.queue import TargetQueue
 from relay.fanout.sendbuffer import SendBuffer
+from relay.targets.logpolicy import TargetLogPolicy, log_line
 from relay.targets.statustable import (
     CONNECT,
     CONNECTED,
@@ -88,8 +91,11 @@ class Target(LinkOwner):
                                                               int(config.queue.max_seconds * 1000))
         self.buffer: SendBuffer[EncodedMessage] = SendBuffer(hub, self.queue, self,
                                                              immediate=config.write_interval <= 0)
+        self.log_policy = TargetLogPolicy()
+        # Over the target's lifetime; snapshot() gives the publish session's share (from its START).
         self.tags_sent = 0
         self.bytes_sent = 0
+        self._session_base = (0, 0, 0, 0)  # bytes_sent, tags_sent, dropped frames and bytes at START
         self._loop = asyncio.get_running_loop()
         self._ticker = write_ticker()
         self._phase = self._ticker.phase_for(live_stream)
@@ -161,14 +167,20 @@ class Target(LinkOwner):
         self._timeline.discontinuity(gap_ms)
 
     def snapshot(self) -> TargetSnapshot:
-        """This target's status and counters, at this moment."""
-        policy, config = self.policy, self.config
+        """This target's status and counters (this publish session's, and lifetime totals), at this moment."""
+        policy, config, queue = self.policy, self.config, self.queue
+        sent, tags, frames, dropped = self._session_base
         return TargetSnapshot(
             passthrough=config.passthrough, url=config.url, status=policy.status,
             error_severity=policy.severity, last_error=policy.last_error, next_attempt_at=policy.next_attempt_at,
             connected_since=policy.connected_since, reconnects=policy.reconnects, connections=policy.connections,
-            bytes_sent=self.bytes_sent, tags_sent=self.tags_sent, dropped_frames=self.queue.dropped_frames,
-            dropped_bytes=self.queue.dropped_bytes, tls_verify=config.tls_verify, write_interval=config.write_interval,
+            attempts=policy.attempts, last_connected_at=policy.last_connected_at,
+            failing_since=policy.failing_since, bytes_sent=self.bytes_sent - sent, tags_sent=self.tags_sent - tags,
+            dropped_frames=queue.dropped_frames - frames, dropped_bytes=queue.dropped_bytes - dropped,
+            bytes_sent_total=self.bytes_sent, dropped_frames_total=queue.dropped_frames,
+            dropped_bytes_total=queue.dropped_bytes, connections_total=policy.connections_total,
+            reconnects_total=policy.reconnects_total, tls_verify=config.tls_verify,
+            write_interval=config.write_interval,
         )
 
     # -- the send buffer's owner: writing --------------------------------------------------
@@ -267,8 +279,10 @@ class Target(LinkOwner):
             return
         now = self._loop.time()
         if now - self._drop_logged_at >= DROP_LOG_INTERVAL:
-            self.log.warning("target_dropping", dropped_frames=queue.dropped_frames,
-                             dropped_bytes=queue.dropped_bytes, new_drops=queue.dropped_frames - self._drops_logged,
+            _, _, frames, dropped = self._session_base
+            self.log.warning("target_dropping", dropped_frames=queue.dropped_frames - frames,
+                             dropped_bytes=queue.dropped_bytes - dropped,
+                             new_drops=queue.dropped_frames - self._drops_logged,
                              reason="the platform is not taking data fast enough")
             self._drop_logged_at = now
             self._drops_logged = queue.dropped_frames
@@ -290,7 +304,8 @@ class Target(LinkOwner):
             self.buffer.block()
 
     def link_message(self, link: TargetLink, level: str, code: str, description: str) -> None:
-        self.log.info("target_status_message", level=level, code=code, description=description)
+        # At debug: an error among them fails the link, and its words are then the failure's reason.
+        self.log.debug("target_status_message", level=level, code=code, description=description)
 
     # -- Enhanced RTMP reconnect request: a second link takes over at a keyframe ---------
 
@@ -351,17 +366,18 @@ class Target(LinkOwner):
         return announce_enhanced(self.config.enhanced_rtmp, self.hub.state)
 
     def _handle(self, event: str, reason: str | None = None) -> Transition:
-        """Apply an event to the status policy, log the status it moves to, and tell the listener."""
-        transition = self.policy.handle(event, time.time(), reason)
-        if transition.worth_logging:
-            fields: dict[str, Any] = {"from": transition.before, "to": transition.after}
-            if transition.reason:
-                fields["reason"] = transition.reason
-            if transition.severity is not None:
-                fields["severity"] = transition.severity
-            if transition.retry_in is not None:
-                fields["retry_in_s"] = round(transition.retry_in, 2)
-            self.log.info("target_status", **fields)
+        """Apply an event to the status policy, log what the log policy says it is worth, and tell the listener."""
+        policy = self.policy
+        if event == START:  # a new publish session: its counters start from here
+            self._session_base = (self.bytes_sent, self.tags_sent, self.queue.dropped_frames, self.queue.dropped_bytes)
+        episode = policy.attempts, policy.failing_since  # what a recovery ends
+        now = time.time()
+        transition = policy.handle(event, now, reason)
+        action = self.log_policy.decide(transition, self._loop.time())
+        line = log_line(action, transition, policy, episode, now)
+        if line is not None:
+            level, name, fields = line
+            getattr(self.log, level)(name, **fields)
         if self.status_listener is not None:
             self.status_listener(self, transition)
         return transition

@@ -55,6 +55,11 @@ def test_live_streams_during_a_show(show: Show) -> None:
     assert good["status"] == "broadcasting" and good["connected_since"] and good["url"] == show.nginx.url("live")
     assert bad["status"] in ("errored", "starting") and "connection refused" in bad["last_error"]
     assert bad["bytes_sent"] == 0 and bad["connections"] == 0
+    # The failing one shows how many times it tried since it last worked, and that it never did.
+    assert bad["attempts"] >= 1 and bad["last_connected_at"] is None and bad["failing_since"] is not None
+    # One publish session so far: its counters and the lifetime totals agree.
+    assert good["bytes_sent_total"] >= good["bytes_sent"] > 0 and good["reconnects"] == good["reconnects_total"] == 0
+    assert good["attempts"] == 0 and good["last_connected_at"] == good["connected_since"]
 
 
 def test_one_live_stream_and_a_missing_one(show: Show) -> None:

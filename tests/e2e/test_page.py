@@ -75,6 +75,11 @@ def test_the_page_shows_each_target_for_what_it_is(browser: object, show: Show, 
     sync_api.expect(ingest).to_contain_text("keyframes every 2.0 s")
     sync_api.expect(stream).to_contain_text("uptime")
     sync_api.expect(good).to_contain_text("dropped 0 frames")
+    sync_api.expect(good).not_to_contain_text("attempts")
+    # A target that keeps failing shows its attempts since it last worked, and that it never did.
+    sync_api.expect(bad).to_contain_text("attempts")
+    sync_api.expect(bad).to_contain_text("last connected never")
+    sync_api.expect(stream).to_contain_text("received")
     # Sparklines fill as samples come (every 2 s); the page redraws itself without a reload.
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-target=nginx] svg.spark')].some(s => +s.dataset.samples >= 2)",

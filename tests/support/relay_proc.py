@@ -2,7 +2,9 @@
 
 It runs `python -m relay run` with JSON logs on stderr; a reader thread parses every line,
 so tests wait on log events (with a timeout) instead of sleeping, and can search all the
-output the daemon ever wrote for stream keys.
+output the daemon ever wrote for stream keys. It logs at debug by default, so that tests
+can wait on every status change (a target's `starting` and its retries are debug lines);
+each event carries its `level`, for tests of what an operator sees at info.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class RelayProcess:
     """A running relay daemon whose log events can be awaited."""
 
     def __init__(self, config_path: Path, *, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = (), wrapper: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), wrapper: tuple[str, ...] = (), log_level: str = "debug") -> None:
         self.config_path = config_path
         self.events: list[dict[str, Any]] = []
         self.raw_lines: list[str] = []
@@ -50,7 +52,7 @@ class RelayProcess:
         self.proc = subprocess.Popen(
             # `wrapper` runs the daemon inside another command that execs it (e.g. unshare).
             [*wrapper, sys.executable, "-m", "relay", "run", "--config", str(config_path), "--log-format", "json",
-             *args],
+             "--log-level", log_level, *args],
             cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,
         )

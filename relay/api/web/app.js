@@ -23,9 +23,14 @@ function badge(status, label) {
   return el("span", { class: `badge status-${status}`, "data-role": "status" }, label || status);
 }
 
-function fact(label, value) {
+function fact(label, value, title) {
   if (value === null || value === undefined || value === "") return null;
-  return el("span", { class: "fact" }, `${label} `, el("b", {}, value));
+  return el("span", { class: "fact", title }, `${label} `, el("b", {}, value));
+}
+
+// A counter of the current publish session, with the lifetime total in its tooltip.
+function sessionFact(label, value, total) {
+  return fact(label, value, `this publish session; ${total} since the relay started`);
 }
 
 function duration(seconds) {
@@ -108,6 +113,8 @@ function ingestFacts(ingest) {
 
 function targetItem(stream, target, samples) {
   const rate = samples.length ? samples[samples.length - 1] : null;
+  // A target that keeps failing: how many attempts since it last worked, and when that was.
+  const failing = target.status === "errored" || (target.status === "starting" && target.attempts > 1);
   const item = el("li", { class: "target", "data-target": target.passthrough, "data-status": target.status },
     el("div", { class: "row" },
       el("span", { class: "name" }, target.passthrough),
@@ -117,9 +124,12 @@ function targetItem(stream, target, samples) {
     el("div", { class: "row" },
       el("span", { class: "url" }, target.url),
       fact("up", target.status === "broadcasting" ? since(target.connected_since) : null),
-      fact("sent", bytes(target.bytes_sent)),
-      fact("dropped", `${target.dropped_frames} frames`),
-      fact("reconnects", String(target.reconnects)),
+      sessionFact("sent", bytes(target.bytes_sent), bytes(target.bytes_sent_total)),
+      sessionFact("dropped", `${target.dropped_frames} frames`, `${target.dropped_frames_total} frames`),
+      sessionFact("reconnects", String(target.reconnects), String(target.reconnects_total)),
+      failing ? fact("attempts", String(target.attempts)) : null,
+      failing ? fact("last connected", target.last_connected_at ? `${since(target.last_connected_at)} ago` : "never")
+        : null,
       target.status === "errored" && target.next_attempt_at
         ? fact("retry in", `${Math.max(0, Math.round(target.next_attempt_at - Date.now() / 1000))} s`) : null),
     target.last_error ? el("p", { class: "error", "data-role": "last-error" }, target.last_error) : null);
@@ -137,6 +147,7 @@ function streamCard(stream, history) {
     el("div", { class: "row" },
       fact("uptime", stream.status === "active" ? since(stream.active_since) : null),
       fact("publish sessions", String(stream.sessions)),
+      sessionFact("received", bytes(stream.bytes_received), bytes(stream.bytes_received_total)),
       stream.status === "active" ? sparkline(hist.ingest, `incoming bitrate of ${stream.name}`) : null),
     ingestFacts(stream.ingest),
     health.reasons.length ? el("ul", { class: "reasons", "data-role": "health-reasons" },

@@ -41,3 +41,15 @@ def test_no_recording_row_without_a_recording() -> None:
     assert "(recording)" not in render_table([_stream(None)], NOW)
     idle = {"status": "idle", "path": None, "bytes": 0, "started_at": None, "last_error": None}
     assert "(recording)" not in render_table([_stream(idle)], NOW)
+
+
+def test_a_failing_target_shows_its_attempts_and_when_it_last_connected() -> None:
+    stream = _stream(None)
+    stream["simulcast_targets"][0].update(status="errored", error_severity="normal", connected_since=None,
+                                          last_error="connection refused", attempts=12,
+                                          last_connected_at=NOW - 3720)
+    line = next(line for line in render_table([stream], NOW).splitlines() if "YouTube" in line)
+    assert line.endswith("12 attempts, last connected 1h02m ago: connection refused")
+    stream["simulcast_targets"][0].update(attempts=1, last_connected_at=None)
+    line = next(line for line in render_table([stream], NOW).splitlines() if "YouTube" in line)
+    assert line.endswith("1 attempt, never connected: connection refused")

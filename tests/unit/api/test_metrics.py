@@ -32,17 +32,24 @@ def test_metrics_parse_and_carry_the_snapshot() -> None:
     assert m["relay_build_info"][(("version", __version__),)] == 1
     assert m["relay_live_stream_status"][(("live_stream", "studio-a"), ("status", "active"))] == 1
     assert m["relay_live_stream_status"][(("live_stream", "studio-b"), ("status", "active"))] == 0
-    assert m["relay_ingest_received_bytes_total"][(("live_stream", "studio-a"),)] == 10**7
+    # Counters are lifetime totals (monotonic), never the per-session figures of the API.
+    assert m["relay_ingest_received_bytes_total"][(("live_stream", "studio-a"),)] == 3 * 10**7
     assert m["relay_ingest_bitrate_bits_per_second"][(("live_stream", "studio-a"),)] == 4123400
     assert (("live_stream", "studio-b"),) not in m["relay_ingest_bitrate_bits_per_second"]  # idle: no reading
     yt = (("live_stream", "studio-a"), ("target", "YouTube"))
     for state in ("idle", "starting", "broadcasting", "errored"):
         assert m["relay_simulcast_target_status"][(*yt[:1], ("status", state), yt[1])] == (state == "errored")
-    assert m["relay_simulcast_target_sent_bytes_total"][yt] == 123_456
+    assert m["relay_simulcast_target_sent_bytes_total"][yt] == 999_999
     assert m["relay_simulcast_target_reconnects_total"][yt] == 2
-    assert m["relay_simulcast_target_dropped_frames_total"][yt] == 4
+    assert m["relay_simulcast_target_connections_total"][yt] == 5
+    assert m["relay_simulcast_target_dropped_frames_total"][yt] == 40
+    assert m["relay_simulcast_target_dropped_bytes_total"][yt] == 50_000
+    assert m["relay_simulcast_target_attempts"][yt] == 4
+    assert m["relay_simulcast_target_last_connected_timestamp_seconds"][yt] == 1_799_999_000.0
+    twitch = (("live_stream", "studio-b"), ("target", "Twitch"))
+    assert twitch not in m["relay_simulcast_target_last_connected_timestamp_seconds"]  # never connected
     assert m["relay_simulcast_target_bitrate_bits_per_second"][yt] == 4_000_000
-    assert m["relay_live_stream_publish_sessions_total"][(("live_stream", "studio-a"),)] == 1
+    assert m["relay_live_stream_publish_sessions_total"][(("live_stream", "studio-a"),)] == 2
     assert m["relay_live_stream_healthy"][(("live_stream", "studio-a"),)] == 0
     problem = m["relay_live_stream_health_problem"]
     assert problem[(("live_stream", "studio-a"), ("reason", "keyframe_interval"))] == 1

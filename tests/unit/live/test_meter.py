@@ -132,3 +132,12 @@ def test_memory_stays_bounded_over_a_long_show() -> None:
 
     assert len(meter._window) <= 5 * 30 + 1
     assert len(meter._minute) <= 60
+
+
+def test_frames_are_counted_without_sequence_headers_until_reset() -> None:
+    meter = IngestMeter(0.0)
+    for tag in (video_header(), audio_header(), keyframe(0), audio(10), inter(33), audio(33), inter(66)):
+        meter.observe(tag, 1.0)
+    assert (meter.video_frames, meter.audio_frames) == (3, 2)
+    meter.reset(2.0)
+    assert (meter.video_frames, meter.audio_frames) == (0, 0)

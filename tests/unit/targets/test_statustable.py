@@ -148,26 +148,58 @@ def test_a_long_healthy_connection_resets_the_backoff() -> None:
 
 def test_counters_and_times() -> None:
     p = policy()
-    assert (p.connections, p.reconnects, p.connected_since) == (0, 0, None)
+    assert (p.connections, p.reconnects, p.connected_since, p.last_connected_at) == (0, 0, None, None)
     p.handle(START, 0.0)
     p.handle(CONNECTED, 5.0)
-    assert (p.connections, p.reconnects, p.connected_since) == (1, 0, 5.0)
+    assert (p.connections, p.reconnects, p.connected_since, p.last_connected_at) == (1, 0, 5.0, 5.0)
     p.handle(SWITCHED, 9.0)  # a reconnect request moved the stream to a second connection
-    assert (p.connections, p.reconnects, p.connected_since) == (2, 1, 5.0)
+    assert (p.connections, p.reconnects, p.connected_since, p.last_connected_at) == (2, 1, 5.0, 9.0)
     p.handle(FAILED, 12.0, "reset by peer")
-    assert p.connected_since is None
+    assert p.connected_since is None and p.failing_since == 12.0
     p.handle(RETRY, 13.0)
     p.handle(CONNECTED, 14.0)
-    assert (p.connections, p.reconnects, p.connected_since) == (3, 2, 14.0)
+    assert (p.connections, p.reconnects, p.connected_since, p.failing_since) == (3, 2, 14.0, None)
     assert p.last_error == "reset by peer"  # kept while broadcasting again: the latest error seen
     p.handle(STOP, 20.0)
     assert (p.status, p.connected_since, p.severity) == (IDLE, None, None)
 
 
-def test_what_is_worth_logging() -> None:
+def test_a_new_publish_session_is_not_a_reconnect() -> None:
+    """The publisher's Stop, then Start: the second session's first connection is its first, not a reconnect."""
     p = policy()
-    assert p.handle(START, 0.0).worth_logging
-    assert p.handle(FAILED, 0.0, "x").worth_logging
-    p.handle(RETRY, 0.0)
-    p.handle(CONNECTED, 0.0)
-    assert not p.handle(SWITCHED, 0.0).worth_logging  # no change of status
+    p.handle(START, 0.0)
+    p.handle(CONNECTED, 1.0)
+    p.handle(FAILED, 2.0, "reset by peer")
+    p.handle(RETRY, 3.0)
+    p.handle(CONNECTED, 4.0)
+    p.handle(STOP, 10.0)
+    assert (p.connections, p.reconnects, p.connections_total, p.reconnects_total) == (2, 1, 2, 1)
+    # The counters of the ended session stay readable while idle...
+    assert (p.status, p.last_connected_at) == (IDLE, 4.0)
+    # ...and start over with the next one; the lifetime totals carry on.
+    p.handle(START, 20.0)
+    assert (p.connections, p.reconnects, p.attempts) == (0, 0, 1)
+    p.handle(CONNECTED, 21.0)
+    assert (p.connections, p.reconnects, p.connections_total, p.reconnects_total) == (1, 0, 3, 1)
+    p.handle(SWITCHED, 22.0)
+    assert (p.reconnects, p.reconnects_total) == (1, 2)
+
+
+def test_attempts_count_since_the_last_success() -> None:
+    p = policy()
+    p.handle(START, 100.0)
+    assert (p.attempts, p.failing_since) == (1, None)  # the first attempt is under way
+    for i in range(3):
+        p.handle(FAILED, 101.0 + i, "connection refused")
+        assert p.attempts == i + 1 and p.failing_since == 101.0  # since the first failure
+        p.handle(RETRY, 101.5 + i)
+        assert p.attempts == i + 2
+    p.handle(CONNECTED, 110.0)
+    assert (p.attempts, p.failing_since, p.last_connected_at) == (0, None, 110.0)
+    p.handle(FAILED, 120.0, "reset by peer")  # a drop is not an attempt
+    assert (p.attempts, p.failing_since) == (0, 120.0)
+    p.handle(RETRY, 121.0)
+    assert p.attempts == 1
+    p.handle(STOP, 122.0)
+    p.handle(START, 200.0)  # a new session: attempts and the failing episode start over
+    assert (p.attempts, p.failing_since, p.last_connected_at) == (1, None, 110.0)

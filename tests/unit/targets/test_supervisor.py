@@ -11,6 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from relay.fanout.hub import Hub
+from relay.targets.logpolicy import TargetLogPolicy
+from relay.targets.statustable import CONNECTED, FAILED, RETRY, START
 from relay.flv import AUDIO, VIDEO, Tag
 from relay.runtime.logs import PEER_TEXT_LIMIT
 from relay.targets.supervisor import Target
@@ -219,6 +221,29 @@ async def test_enhanced_rtmp_always_and_never(started: Started) -> None:
     assert never.connect_properties is not None and "fourCcList" not in never.connect_properties
 
 
+async def test_a_new_publish_session_starts_the_counters_over(started: Started, network: FakeNetwork) -> None:
+    target, hub, transport = await started(write_interval=0.05)
+    hub.publish(keyframe(0, size=5000))
+    await transport.wait_until(lambda: len(transport.media) >= 4)
+    target.request_stop()  # the publisher's Stop
+    await target.wait_stopped(5)
+    first = target.snapshot()
+    assert first.status == "idle" and first.bytes_sent == first.bytes_sent_total > 5000  # kept while idle
+
+    target.start()  # the next publish session
+    second_transport = await network.wait_opened(2)
+    await second_transport.wait_until(lambda: target.snapshot().status == "broadcasting" and target.buffer.live)
+    hub.publish(inter(33, size=700))
+    await second_transport.wait_until(lambda: any(len(t.payload) == 700 for t in second_transport.media))
+    second = target.snapshot()
+    assert (second.connections, second.reconnects, second.attempts) == (1, 0, 0)  # not a reconnect
+    assert (second.connections_total, second.reconnects_total) == (2, 0)
+    # This session's: its init burst (headers and the cached GOP) and one frame; the total has both sessions.
+    assert 0 < second.bytes_sent < second.bytes_sent_total == first.bytes_sent_total + second.bytes_sent
+    assert second.tags_sent == 3 + 1 + 1 and second.dropped_frames == second.dropped_frames_total == 0
+    assert second.last_connected_at is not None and second.last_connected_at >= (first.last_connected_at or 0)
+
+
 async def test_the_platforms_words_lose_the_key_and_are_cut_before_a_log_line_or_last_error(started: Started) -> None:
     target, _hub, _transport = await started(write_interval=0.05)
     link = target._link
@@ -270,3 +295,23 @@ async def test_a_frame_about_to_go_out_without_its_header_is_repaired_and_logged
     assert payloads(sent) == payloads([HEADERS[0], vh, frames[2], ah, frames[3], frames[4], frames[5]])
     assert [e["event"] for e in logs].count("target_headers_repaired") == 1
     assert target.snapshot().dropped_frames == 2  # the two frames before the keyframe
+
+
+async def test_a_target_that_keeps_failing_warns_once_then_summarises(logs: list[dict[str, Any]]) -> None:
+    target = Target("studio", target_config(), Hub("studio", wrap=EncodedMessage))
+    target.log_policy = TargetLogPolicy(summary_interval=0.0)  # a summary at every failure after the first
+    target._handle(START)
+    for i in range(3):
+        target._handle(FAILED, f"connection refused #{i}")
+        target._handle(RETRY)
+    target._handle(CONNECTED)
+    lines = [(e["log_level"], e["event"], e.get("to")) for e in logs]
+    assert lines == [
+        ("debug", "target_status", "starting"),
+        ("warning", "target_status", "errored"), ("debug", "target_status", "starting"),
+        ("warning", "target_still_failing", None), ("debug", "target_status", "starting"),
+        ("warning", "target_still_failing", None), ("debug", "target_status", "starting"),
+        ("info", "target_status", "broadcasting"),
+    ]
+    assert logs[-3]["attempts"] == 3 and logs[-3]["last_reason"] == "connection refused #2"
+    assert logs[-1]["attempts"] == 4 and logs[-1]["failing_since"] is not None
