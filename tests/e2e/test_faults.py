@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,9 +26,10 @@ import pytest
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, encode_tag, file_header, read_tags
 from tests.support.fakeplatform import FakePlatform
 from tests.support.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
-from tests.support.flvcheck import assert_same_media, describe
+from tests.support.flvcheck import assert_same_media, assert_starts_decodable, describe
 from tests.support.nginx import NginxRtmp, RtmpApp
 from tests.support.ports import free_port, is_listening, wait_until
+from tests.support.probe import ffprobe_decode
 from tests.support.relay_proc import RelayProcess
 from tests.support.throttle import ThrottleProxy
 
@@ -192,29 +191,6 @@ def assert_tracks_monotonic(tags: list[Tag], what: str) -> None:
         stamps = [t.timestamp for t in tags if t.kind == kind and not t.is_header]
         back = [(i, a, b) for i, (a, b) in enumerate(itertools.pairwise(stamps)) if b < a]
         assert not back, f"{what}: {'audio' if kind == AUDIO else 'video'} timestamp goes back {back[:3]}"
-
-
-def ffprobe_decode(path: Path) -> dict[str, int]:
-    """Decode every frame with ffprobe; fail on any error it reports. codec_type -> frames decoded."""
-    done = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames",
-         "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert done.returncode == 0 and not done.stderr.strip(), f"ffprobe on {path.name}: {done.stderr[-2000:]}"
-    return {s["codec_type"]: int(s.get("nb_read_frames", 0)) for s in json.loads(done.stdout)["streams"]}
-
-
-def assert_starts_decodable(tags: list[Tag], what: str) -> None:
-    """Sequence headers of both tracks come first (a recorder may repeat one), then a video keyframe."""
-    media = [t for t in tags if t.kind != SCRIPT]
-    first = next((i for i, t in enumerate(media) if not t.is_header), None)
-    assert first is not None, f"{what}: no frames"
-    head = media[: first + 1]
-    assert {t.kind for t in head[:first]} == {AUDIO, VIDEO}, (
-        f"{what} does not start with both sequence headers: {[describe(t) for t in head]}")
-    assert head[first].kind == VIDEO and head[first].is_keyframe, (
-        f"{what}: first frame after the headers is {describe(head[first])}, not a video keyframe")
 
 
 class RssWatch:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -13,10 +15,25 @@ from tests.support.ports import free_port, is_listening, wait_until
 _FFMPEG = ("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning")
 
 
-def publish_args(url: str, flv: Path, *, realtime: bool = True) -> list[str]:
-    """The ffmpeg command line that publishes an FLV file to `url` unchanged (`-c copy`)."""
+def publish_args(url: str, flv: Path, *, realtime: bool = True, progress: Path | None = None) -> list[str]:
+    """The ffmpeg command line that publishes an FLV file to `url` unchanged (`-c copy`).
+
+    With `progress`, ffmpeg reports how far it got to that file (read it with `published_seconds`).
+    """
     pace = ["-re"] if realtime else []
-    return [*_FFMPEG, *pace, "-i", str(flv), "-c", "copy", "-f", "flv", url]
+    report = ["-progress", str(progress)] if progress is not None else []
+    return [*_FFMPEG, *report, *pace, "-i", str(flv), "-c", "copy", "-f", "flv", url]
+
+
+def published_seconds(progress: Path) -> float:
+    """How much of its input an ffmpeg started with `-progress FILE` has written out, in seconds (0 before
+    its first report). ffmpeg appends a report about every 0.5 s."""
+    try:
+        text = progress.read_text()
+    except FileNotFoundError:
+        return 0.0
+    done = re.findall(r"^out_time_us=(\d+)$", text, re.MULTILINE)
+    return int(done[-1]) / 1e6 if done else 0.0
 
 
 class FfmpegProcess:
@@ -58,6 +75,12 @@ class FfmpegProcess:
         """`check` without blocking the event loop."""
         await asyncio.to_thread(self.check, timeout)
 
+    def interrupt(self) -> None:
+        """SIGINT, as Ctrl-C: ffmpeg stops reading, finishes its output and closes it cleanly (a
+        publisher sends FCUnpublish and deleteStream, as OBS's "Stop Streaming" does), then exits 255."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate if still running (SIGTERM lets ffmpeg write its trailer), kill after `timeout`."""
         if self.proc.poll() is None:
@@ -72,9 +95,9 @@ class FfmpegProcess:
         return f"{' '.join(self.args)}\n--- stderr ---\n{self.stderr_text()}"
 
 
-def start_publish(url: str, flv: Path, *, realtime: bool = True) -> FfmpegProcess:
+def start_publish(url: str, flv: Path, *, realtime: bool = True, progress: Path | None = None) -> FfmpegProcess:
     """Start publishing `flv` to `url` in the background; `await p.check_async(t)` or `p.check(t)` to finish."""
-    return FfmpegProcess(publish_args(url, flv, realtime=realtime))
+    return FfmpegProcess(publish_args(url, flv, realtime=realtime, progress=progress))
 
 
 def publish_with_ffmpeg(url: str, flv: Path, *, realtime: bool = True, timeout: float = 60.0) -> FfmpegProcess:

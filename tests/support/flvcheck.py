@@ -40,6 +40,11 @@ def _starts_gop(tag: Tag) -> bool:
     return packet_type != 2  # 2 = end of sequence in both dialects
 
 
+def _ends_sequence(tag: Tag) -> bool:
+    """An H.264 end-of-sequence marker (AVCPacketType 2): what ffmpeg sends last when it stops."""
+    return tag.kind == VIDEO and len(tag.payload) > 1 and not tag.payload[0] & 0x80 and tag.payload[1] == 2
+
+
 def describe(tag: Tag) -> str:
     """One tag in a line: kind, timestamp, flags, size (never the payload)."""
     flags = " key" if tag.is_keyframe else (" header" if tag.is_header else "")
@@ -66,6 +71,18 @@ def _check_headers(received: list[Tag], source: list[Tag]) -> list[str]:
         if first_frame is not None and got[0][0] > first_frame:
             problems.append(f"first {name} frame (tag {first_frame}) arrives before any {name} sequence header")
     return problems
+
+
+def assert_starts_decodable(tags: list[Tag], what: str) -> None:
+    """Sequence headers of both tracks come first (a recorder may repeat one), then a video keyframe."""
+    media = [t for t in tags if t.kind != SCRIPT]
+    first = next((i for i, t in enumerate(media) if not t.is_header), None)
+    assert first is not None, f"{what}: no frames"
+    head = media[: first + 1]
+    assert {t.kind for t in head[:first]} == {AUDIO, VIDEO}, (
+        f"{what} does not start with both sequence headers: {[describe(t) for t in head]}")
+    assert head[first].kind == VIDEO and head[first].is_keyframe, (
+        f"{what}: first frame after the headers is {describe(head[first])}, not a video keyframe")
 
 
 def _byte_diff(got: bytes, want: bytes) -> str:
@@ -119,6 +136,7 @@ def assert_same_media(
     *,
     allow_late_start: bool = True,
     check_timestamps: bool = True,
+    to_end: bool = True,
 ) -> MediaMatch:
     """Assert `received` carries the source's audio/video byte for byte; return how they line up.
 
@@ -127,6 +145,8 @@ def assert_same_media(
     - the received audio/video frames equal, payload for payload and in order, the
       source's frames from some start to the source's last tag; the start is the very
       first frame, or (with `allow_late_start`) any video keyframe (not an end-of-sequence marker);
+      without `to_end`, up to any source tag (a publisher stopped before its input's end),
+      plus the end-of-sequence marker such a publisher sends last;
     - with `check_timestamps`, every frame's timestamp is the source's plus one constant
       (modulo 2^32);
     - script tags (onMetaData written by a recorder) are ignored.
@@ -139,8 +159,14 @@ def assert_same_media(
     problems = _check_headers(rec_tags, src_tags)
     if not got:
         raise AssertionError("\n".join([f"no audio/video frames received ({summary})", *problems]))
-    start = len(src) - len(got)
-    if start < 0 or any(g.payload != s.payload for g, s in zip(got, src[start:])):
+    if to_end:
+        start = len(src) - len(got)
+    else:
+        if len(got) > 1 and _ends_sequence(got[-1]) and any(t.payload == got[-1].payload for t in src):
+            got = got[:-1]  # the publisher's last word, not a frame of the source's
+        # The first source tag with the first received payload (the clip's payloads are all distinct).
+        start = next((j for j, s in enumerate(src) if s.payload == got[0].payload), -1)
+    if start < 0 or len(got) > len(src) - start or any(g.payload != s.payload for g, s in zip(got, src[start:])):
         problems.append(_locate_divergence(got, src))
     elif start > 0 and not (allow_late_start and _starts_gop(src[start])):
         late = "a late start must be at a video keyframe" if allow_late_start else "a late start is not allowed"
