@@ -29,9 +29,10 @@ background what an earlier run left (`.part` files); at shutdown the recordings'
 are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
 still running is cancelled and left for the next start.
 
-Under systemd (Type=notify) the relay reports READY=1 once listening, RELOADING=1 ...
-READY=1 around a reload, STOPPING=1 at shutdown, a STATUS= line, and watchdog pings from
-this event loop (relay/net/sdnotify.py).
+Once listening, the relay logs `relay_ready`: what to put in OBS, the live streams by name
+and the status page (relay/net/announce.py). Under systemd (Type=notify) it reports
+READY=1 then, RELOADING=1 ... READY=1 around a reload, STOPPING=1 at shutdown, a STATUS=
+line, and watchdog pings from this event loop (relay/net/sdnotify.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from relay.config import (
+    Bound,
     ConfigError,
     LiveStreamConfig,
     RelayConfig,
@@ -57,6 +59,7 @@ from relay.fdlimit import needed_fds, raise_nofile_limit, under_systemd
 from relay.gcpolicy import settle_after_start
 from relay.logs import add_known_secrets, get_logger
 from relay.memtrim import malloc_trim, rss_kb
+from relay.net.announce import announce_ready
 from relay.net.http import HttpServer
 from relay.net.ingest import IngestProtocol
 from relay.net.listeners import Ingest, Listener, server_tls_context
@@ -92,6 +95,7 @@ class Relay:
         self.monitor = Monitor(lambda: self.live_streams.values())
         self.loop_monitor = LoopMonitor()
         self.http: HttpServer | None = None
+        self.bound: list[Bound] = []  # every listening socket, for relay_ready
         self.log = get_logger()
         self._stopping = asyncio.Event()
         self._reloading = asyncio.Lock()
@@ -151,6 +155,7 @@ class Relay:
             host, port = sock.getsockname()[:2]
             app = {"app": self.config.server.app} if scheme != "http" else {}
             self.log.info("relay_listening", scheme=scheme, host=host, port=port, **app)
+            self.bound.append(Bound(scheme, host, port))
 
     # -- reload ------------------------------------------------------------------------
 
@@ -418,6 +423,7 @@ async def serve(config: RelayConfig, path: str) -> int:
     settle_after_start()  # before the loop monitor: its one full collection is start-up, not a stall
     relay.loop_monitor.start()
     relay.start_housekeeping()
+    announce_ready(relay.config, relay.bound)
     notifier.ready(summary())
     keep_alive = loop.create_task(notifier.keep_alive(summary), name="sd_notify keep-alive")
     try:

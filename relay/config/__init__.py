@@ -11,8 +11,9 @@ per load (``context``), so loading is pure and thread-safe. pydantic's errors
 become one line each, ``relay.yaml:14:7: path: what is wrong``, that never
 quote a value (``messages``); a valid config may still carry warnings
 (``lint``). The same schema generates config/example.yaml and
-config/schema.json (``example``), and ``summarize`` prints a valid config with
-keys as fingerprints.
+config/schema.json (``example``), ``summarize`` prints a valid config with
+keys as fingerprints, and ``publish_guide`` says what to put in an encoder once
+the relay listens (``guide``).
 
 Stream keys are ``Secret``s from the moment they are read; ``redact`` scrubs
 them from text that might hold one.
@@ -21,6 +22,7 @@ them from text that might hold one.
 from __future__ import annotations
 
 from relay.config.errors import ConfigError
+from relay.config.guide import Bound, Guide, publish_guide
 from relay.config.load import load_config, parse_config
 from relay.config.model import MAX_SIMULCAST_TARGETS, LiveStreamConfig, RelayConfig, TargetConfig
 from relay.config.policy import (
@@ -43,7 +45,9 @@ from relay.secret import Secret, redact
 
 __all__ = [
     "MAX_SIMULCAST_TARGETS",
+    "Bound",
     "ConfigError",
+    "Guide",
     "HealthPolicy",
     "HttpConfig",
     "IngestLimits",
@@ -61,6 +65,7 @@ __all__ = [
     "WebhookConfig",
     "load_config",
     "parse_config",
+    "publish_guide",
     "redact",
     "summarize",
 ]
