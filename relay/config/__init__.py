@@ -2,7 +2,8 @@
 
 Theory of operation. ``load_config`` reads the file (``load``), parses it
 without expanding anchors, aliases or merge keys and notes where every value
-was (``yamlsource``; a syntax error is said in plain words by ``yamlerrors``),
+was (``yamlsource``; a syntax error is said in plain words by ``yamlerrors``,
+from the shape of the lines around it, ``yamllines``),
 then validates it against the schema (``model``,
 ``sections``, ``policy``, built from the value types of ``fields`` and the
 checks of ``values``). Everything the checks need from outside the file (environment,

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from relay.config.yamllines import Lines
+
 __all__ = ["Explained", "explain"]
 
 
@@ -36,8 +38,6 @@ class Explained:
     message: str
 
 
-# A line's name: `name:` at the start, after any list dashes, followed by a space or the end.
-_NAME = re.compile(r"\s*(?:-\s+)*([A-Za-z_][A-Za-z0-9_]*)\s*:(?:\s|$)")
 # PyYAML's token names, and the punctuation it quotes, in words.
 _TOKENS = {
     "<block end>": "the end of the indented block", "<block mapping start>": "a nested `name: value` line",
@@ -48,95 +48,22 @@ _TOKENS = {
     "<flow sequence end>": "`]`",
 }
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
-
-
-class _Text:
-    """The file's lines, read only for their indentation, their names and their punctuation."""
-
-    def __init__(self, text: str, names: Container[str]) -> None:
-        self.lines = text.splitlines()
-        self.names = names
-
-    def line(self, row: int) -> str:
-        return self.lines[row] if 0 <= row < len(self.lines) else ""
-
-    @staticmethod
-    def indent(line: str) -> int:
-        return len(line) - len(line.lstrip(" "))
-
-    @staticmethod
-    def levels_of(line: str) -> list[int]:
-        """The indentations a line opens: its own, and its content's after each list dash."""
-        found = [_Text.indent(line)]
-        dashes = re.match(r"( *)((?:- +)+)", line)
-        if dashes:
-            found.append(len(dashes.group(0)))
-        return found
-
-    def is_content(self, row: int) -> bool:
-        stripped = self.line(row).strip()
-        return bool(stripped) and not stripped.startswith("#")
-
-    def previous(self, row: int) -> int | None:
-        """The nearest line above ``row`` with something on it (not blank, not a comment)."""
-        row -= 1
-        while row >= 0 and not self.is_content(row):
-            row -= 1
-        return row if row >= 0 else None
-
-    def open_levels(self, row: int) -> list[int]:
-        """The indentations the lines above ``row`` make valid for it: the line above's, then its parents'."""
-        levels: list[int] = []
-        above = self.previous(row)
-        while above is not None:
-            line_levels = self.levels_of(self.line(above))
-            if not levels or min(line_levels) < min(levels):
-                levels.extend(level for level in line_levels if level not in levels)
-            if min(levels) == 0:
-                break
-            above = self.previous(above)
-        return sorted(levels)
-
-    def open_bracket(self, row: int, column: int) -> tuple[int, int, str] | None:
-        """The innermost `[` or `{` still open at (row, column), skipping quotes and comments."""
-        stack: list[tuple[int, int, str]] = []
-        for at in range(min(row + 1, len(self.lines))):
-            line = self.lines[at] if at < row else self.lines[at][:column]
-            quote = ""
-            for col, char in enumerate(line):
-                if quote:
-                    quote = "" if char == quote else quote
-                elif char in "'\"" and (col == 0 or line[col - 1] in " [{,:"):
-                    quote = char
-                elif char == "#" and (col == 0 or line[col - 1] == " "):
-                    break
-                elif char in "[{":
-                    stack.append((at, col, char))
-                elif char in "]}" and stack:
-                    stack.pop()
-        return stack[-1] if stack else None
-
-    def name(self, row: int) -> str | None:
-        """The line's name, when it is one of the schema's (else it could be anything, a key too)."""
-        match = _NAME.match(self.line(row))
-        return match.group(1) if match and match.group(1) in self.names else None
-
-    def has_value(self, row: int) -> bool:
-        """True when the line's name is followed by a value on the same line (so nothing nests under it)."""
-        line = self.line(row)
-        match = re.match(r"\s*(?:-\s+)*[^\s#][^#]*?:(?:\s+|$)(.*)$", line)
-        if match is None:
-            return bool(re.match(r"\s*-\s+\S", line))  # a list item holding a value
-        rest = match.group(1).strip()
-        return bool(rest) and not rest.startswith("#")
-
-    def spot(self, row: int) -> str:
-        """`(check the spaces before `url:`)`, naming the line when its name is the schema's."""
-        name = self.name(row)
-        if name is None:
-            return "check the spaces at the start of the line"
-        dash = "- " if self.line(row).lstrip().startswith("-") else ""
-        return f"check the spaces before `{dash}{name}:`"
+# PyYAML's contexts, for the errors no rule above explains.
+_PHRASES = {
+    "while parsing a block mapping": "in the block of `name: value` lines that starts",
+    "while parsing a block collection": "in the list that starts",
+    "while parsing a block node": "in the value that starts",
+    "while parsing a flow mapping": "in the `{...}` that starts",
+    "while parsing a flow sequence": "in the `[...]` that starts",
+    "while parsing a flow node": "in the `[...]` or `{...}` that starts",
+    "while parsing a node": "in the value that starts",
+    "while scanning a simple key": "in the name that starts",
+    "while scanning a plain scalar": "in the value that starts",
+    "while scanning a quoted scalar": "in the quoted value that starts",
+    "while scanning a double-quoted scalar": "in the quoted value that starts",
+    "while scanning a block scalar": "in the `|` or `>` text that starts",
+    "the node content": "a value",
+}
 
 
 def _mark(mark: Any) -> tuple[int, int]:
@@ -157,12 +84,25 @@ def _or(levels: list[int]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-def _no_colon(text: _Text, row: int) -> Explained:
+def _no_colon(text: Lines, row: int) -> Explained:
     return _at(row, text.indent(text.line(row)), "this line has no `: ` after its name: write `name: value` "
                "(a colon, then a space), or `- value` for a list item")
 
 
-def _indentation(text: _Text, row: int) -> Explained | None:
+def _ran_on(text: Lines, row: int) -> Explained | None:
+    """The line above ``row`` lacks its ": ", so YAML read it as one value running on into ``row``.
+
+    A list item of one word (`- value`) is whole: then ``row`` is the line out of place."""
+    above = text.previous(row)
+    if above is None:
+        return None
+    line = text.line(above)
+    if re.search(r":(?:\s|$)", line) or re.fullmatch(r"\s*-\s+\S*\s*", line):
+        return None
+    return _no_colon(text, above)
+
+
+def _indentation(text: Lines, row: int) -> Explained | None:
     """A line indented further than the line above allows, or to a level no line above has."""
     line = text.line(row)
     indent = text.indent(line)
@@ -185,7 +125,7 @@ def _indentation(text: _Text, row: int) -> Explained | None:
     return None
 
 
-def _block_end(err: yaml.MarkedYAMLError, text: _Text) -> Explained | None:
+def _block_end(err: yaml.MarkedYAMLError, text: Lines) -> Explained | None:
     """"expected <block end>, but found X": something where the indented block should have ended."""
     row, column = _mark(err.problem_mark)
     quoted = _QUOTED.search(err.problem or "")
@@ -194,7 +134,10 @@ def _block_end(err: yaml.MarkedYAMLError, text: _Text) -> Explained | None:
     if line[text.indent(line):column].strip(" -"):  # a value came first on this same line
         return _at(row, column, "something follows a complete value on this line: after a quoted value "
                                 "only a comment (`# ...`) may follow; put the whole value inside the quotes")
-    placed = _indentation(text, row)
+    if found == ":":
+        return _at(row, column, "a `:` with no name before it: write `name: value`")
+    placed = _ran_on(text, row) if found == "<block mapping start>" else None
+    placed = placed or _indentation(text, row)
     if placed is not None:
         return placed
     indent = text.indent(line)
@@ -210,7 +153,7 @@ def _block_end(err: yaml.MarkedYAMLError, text: _Text) -> Explained | None:
     return None
 
 
-def _mapping_value(err: yaml.MarkedYAMLError, text: _Text) -> Explained | None:
+def _mapping_value(err: yaml.MarkedYAMLError, text: Lines) -> Explained | None:
     """"mapping values are not allowed here": a `: ` YAML cannot take as the start of a value."""
     row, column = _mark(err.problem_mark)
     line = text.line(row)
@@ -221,21 +164,20 @@ def _mapping_value(err: yaml.MarkedYAMLError, text: _Text) -> Explained | None:
         value = f"the value of `{owner}:`" if owner else "the value"
         return _at(row, column, f"{value} holds a colon followed by a space (`: `), which YAML reads as "
                                 "another name: put the value in quotes")
-    above = text.previous(row)
-    if above is not None and not re.search(r":(?:\s|$)", text.line(above)) \
-            and not re.match(r"\s*-(?:\s|$)", text.line(above)):
-        return _no_colon(text, above)  # the line above ran on into this one
+    ran_on = _ran_on(text, row)
+    if ran_on is not None:
+        return ran_on
     return _indentation(text, row) or _at(row, column, "a `: ` where YAML does not expect a name: check the "
                                                        "indentation of this line, or put its value in quotes")
 
 
-def _tab(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _tab(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     row, column = _mark(err.problem_mark)
     return _at(row, column, "a tab character: YAML indents with spaces only, and needs a space after `:`; "
                             "replace the tab with spaces")
 
 
-def _cannot_start(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _cannot_start(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     row, column = _mark(err.problem_mark)
     if text.line(row)[column:column + 1] in ("@", "`"):
         return _at(row, column, "a value cannot start with `@` or a backquote, which YAML reserves: put the "
@@ -243,13 +185,13 @@ def _cannot_start(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
     return _at(row, column, "a value cannot start with this character: put the value in quotes")
 
 
-def _unclosed_quote(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _unclosed_quote(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     row, column = _mark(err.context_mark)
     quote = {'"': "double quote (`\"`)", "'": "single quote (`'`)"}.get(text.line(row)[column:column + 1], "quote")
     return _at(row, column, f"this {quote} is never closed: end the value with the same quote, on the same line")
 
 
-def _unclosed_bracket(err: yaml.MarkedYAMLError, text: _Text) -> Explained | None:
+def _unclosed_bracket(err: yaml.MarkedYAMLError, text: Lines) -> Explained | None:
     lost_row, lost_column = _mark(err.problem_mark)
     if "flow node" in (err.context or ""):  # PyYAML names where it gave up, not the bracket
         found = text.open_bracket(lost_row, lost_column)
@@ -265,11 +207,11 @@ def _unclosed_bracket(err: yaml.MarkedYAMLError, text: _Text) -> Explained | Non
                             "comma between its items")
 
 
-def _simple_key(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _simple_key(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     return _no_colon(text, _mark(err.context_mark)[0])
 
 
-def _escape(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _escape(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     row, column = _mark(err.problem_mark)
     if text.line(row)[column - 1:column] == "\\":
         column -= 1  # PyYAML points after the backslash
@@ -278,7 +220,7 @@ def _escape(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
                             "backslash as `\\\\`")
 
 
-def _entry_here(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _entry_here(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     row, column = _mark(err.problem_mark)
     if re.search(r":\s", text.line(row)[:column]):
         return _at(row, column, "a list item (`- `) cannot start on the same line as its name: put it on the "
@@ -287,18 +229,32 @@ def _entry_here(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
                                                        "indentation of this line")
 
 
-def _another_document(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _another_document(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     row, column = _mark(err.problem_mark)
     return _at(row, column, "a second YAML document starts here (a `---` line): the config is one document; "
                             "remove the line, and merge what follows into the rest")
 
 
-def _after_value(err: yaml.MarkedYAMLError, text: _Text) -> Explained:
+def _document_start(err: yaml.MarkedYAMLError, text: Lines) -> Explained | None:
+    """The file's first content was read as a whole document (a value, a directive), so nothing may follow."""
+    first = next((row for row in range(len(text.lines)) if text.is_content(row)), None)
+    if first is None:
+        return None
+    column = text.indent(text.line(first))
+    if text.line(first).lstrip().startswith("%"):
+        return _at(first, column, "a line starting with `%` is a YAML directive, which needs a `---` line "
+                                  "after it: if it is a comment, start it with `#`")
+    return _at(first, column, "the config starts here, and this line is not `name: value`, so YAML reads it as "
+                              "the whole file's value and nothing may follow it: make it a comment (`#`) or "
+                              "`name: value`")
+
+
+def _after_value(err: yaml.MarkedYAMLError, text: Lines) -> Explained:
     row, column = _mark(err.problem_mark)
     return _at(row, column, "only a comment (`# ...`) may follow here on this line")
 
 
-_Rule = Callable[[yaml.MarkedYAMLError, _Text], Explained | None]
+_Rule = Callable[[yaml.MarkedYAMLError, Lines], Explained | None]
 # (words PyYAML's problem starts with, words its context holds, rule); the first match that answers wins.
 _RULES: tuple[tuple[str, str, _Rule], ...] = (
     ("found character '\\t'", "", _tab),
@@ -317,6 +273,7 @@ _RULES: tuple[tuple[str, str, _Rule], ...] = (
     ("expected escape sequence", "", _escape),
     ("but found another document", "", _another_document),
     ("expected a comment or a line break", "", _after_value),
+    ("expected '<document start>'", "", _document_start),
 )
 
 
@@ -329,13 +286,15 @@ def _words(text: str) -> str:
     for name, said in _TOKENS.items():
         if name.startswith("<"):
             text = text.replace(name, said)
-    return text
+    for phrase, said in _PHRASES.items():
+        text = text.replace(phrase, said)
+    return re.sub(r"while (?:parsing|scanning|composing|constructing) an? ", "in the ", text)
 
 
 def explain(err: yaml.MarkedYAMLError, text: str, names: Container[str] = ()) -> Explained:
     """What is wrong with ``text``, where, in words; ``names`` are the names that may be shown."""
     problem = err.problem or ""
-    lines = _Text(text, names)
+    lines = Lines(text, names)
     for starts, holds, rule in _RULES:
         if problem.startswith(starts) and holds in (err.context or ""):
             found = rule(err, lines)
