@@ -20,9 +20,10 @@ background what an earlier run left (`.part` files); at shutdown the recordings'
 are finalised (patch, fsync, rename) inside the same deadline as the targets, and a remux
 still running is cancelled and left for the next start.
 
-Under systemd (Type=notify) the relay reports READY=1 once listening, RELOADING=1 ...
-READY=1 around a reload, STOPPING=1 at shutdown, a STATUS= line, and watchdog pings from
-this event loop (relay/runtime/sdnotify.py).
+Once listening, the relay logs `relay_ready`: what to put in OBS, the live streams by name
+and the status page (relay/runtime/announce.py). Under systemd (Type=notify) it reports
+READY=1 then, RELOADING=1 ... READY=1 around a reload, STOPPING=1 at shutdown, a STATUS=
+line, and watchdog pings from this event loop (relay/runtime/sdnotify.py).
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from relay.api.history import RateHistory
 from relay.api.sampler import Sampler
 from relay.api.server import HttpServer
 from relay.api.webhooks import WebhookDispatcher, WebhookStats
-from relay.config import LiveStreamConfig, RelayConfig, Secret
+from relay.config import Bound, LiveStreamConfig, RelayConfig, Secret
 from relay.ingest.listeners import Ingest, Listener, server_tls_context
 from relay.ingest.publisher import IngestProtocol
 from relay.live.stream import LiveStream
 from relay.recording.sessions import Recordings
 from relay.reload import reload_config
+from relay.runtime.announce import announce_ready
 from relay.runtime.fdlimit import needed_fds, raise_nofile_limit, under_systemd
 from relay.runtime.gcpolicy import settle_after_start
 from relay.runtime.logs import add_known_secrets, get_logger
@@ -76,6 +78,7 @@ class Relay:
         self.sampler = Sampler(lambda: self.live_streams.values())
         self.loop_monitor = LoopMonitor()
         self.http: HttpServer | None = None
+        self.bound: list[Bound] = []  # every listening socket, for relay_ready
         self.log = get_logger()
         self._stopping = asyncio.Event()
         self._reloading = asyncio.Lock()
@@ -136,6 +139,7 @@ class Relay:
             host, port = sock.getsockname()[:2]
             app = {"app": self.config.server.app} if scheme != "http" else {}
             self.log.info("relay_listening", scheme=scheme, host=host, port=port, **app)
+            self.bound.append(Bound(scheme, host, port))
 
     # -- reload (relay/reload.py) ------------------------------------------------------------
 
@@ -297,6 +301,7 @@ async def serve(config: RelayConfig, path: str) -> int:
     settle_after_start()  # before the loop monitor: its one full collection is start-up, not a stall
     relay.loop_monitor.start()
     relay.start_housekeeping()
+    announce_ready(relay.config, relay.bound)
     notifier.ready(summary())
     keep_alive = loop.create_task(notifier.keep_alive(summary), name="sd_notify keep-alive")
     try:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from relay.config.context import LoadContext
 from relay.config.errors import ConfigError, Problem, format_loc
 from relay.config.lint import lint
-from relay.config.messages import describe, type_name
+from relay.config.messages import describe, field_names, type_name
 from relay.config.model import RelayConfig
 from relay.config.policy import HealthPolicy, TargetDefaults
 from relay.config.sections import RecordingDefaults
@@ -88,7 +88,7 @@ def _read(source: str) -> tuple[bytes, int]:
 
 def _load(text: str, source: str, environ: Mapping[str, str] | None, base_dir: Path,
           mode: int | None) -> RelayConfig:
-    doc = read_yaml(text, source)
+    doc = read_yaml(text, source, field_names(RelayConfig))
     if doc.data is None:
         raise ConfigError([f"{source}: the config file is empty"])
     if not isinstance(doc.data, dict):

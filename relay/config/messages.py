@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import functools
 import types
 import typing
+from collections.abc import Iterator
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel
@@ -21,7 +23,7 @@ from pydantic_core import ErrorDetails
 
 from relay.config.errors import CUSTOM, Loc
 
-__all__ = ["describe", "field_at", "number_range", "type_name", "yaml_fields"]
+__all__ = ["describe", "field_at", "field_names", "number_range", "type_name", "yaml_fields"]
 
 
 def type_name(value: object) -> str:
@@ -42,6 +44,33 @@ def type_name(value: object) -> str:
 def yaml_fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
     """The model's fields under the names they have in the file."""
     return {info.alias or name: info for name, info in model.model_fields.items()}
+
+
+@functools.cache
+def field_names(root: type[BaseModel]) -> frozenset[str]:
+    """Every field name of the schema, at any depth: the names a message may show (any other
+    name in a file could be a key pasted in the wrong place)."""
+    names: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+    waiting = [root]
+    while waiting:
+        model = waiting.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in yaml_fields(model).items():
+            names.add(name)
+            waiting.extend(_models(info.annotation))
+    return frozenset(names)
+
+
+def _models(annotation: Any) -> Iterator[type[BaseModel]]:
+    """The models an annotation holds (``X | None``, ``tuple[X, ...]``, ``Annotated[X, ...]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models(arg)
 
 
 def _unwrap(annotation: Any) -> Any:

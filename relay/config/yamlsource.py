@@ -9,18 +9,20 @@ built by hand, which is where duplicate keys are caught and where every value's
 line and column is noted for the error messages.
 
 Messages never quote the text: the line may be the one holding a stream key.
+Syntax errors are put in plain words by ``yamlerrors``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Container, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from relay.config.errors import ConfigError, Loc, Problem, format_loc
+from relay.config.yamlerrors import explain
 
 __all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "YamlDocument", "read_yaml"]
 
@@ -145,8 +147,10 @@ class _Builder:
         return result
 
 
-def read_yaml(text: str, source: str) -> YamlDocument:
-    """Parse ``text``; raise ConfigError for what makes it unreadable (syntax, anchors...)."""
+def read_yaml(text: str, source: str, names: Container[str] = ()) -> YamlDocument:
+    """Parse ``text``; raise ConfigError for what makes it unreadable (syntax, anchors...).
+
+    A syntax error may name the line's field when it is one of ``names`` (the schema's)."""
     loader: _Loader | None = None
     try:
         loader = _Loader(text)  # the reader checks the characters here
@@ -159,14 +163,9 @@ def read_yaml(text: str, source: str) -> YamlDocument:
         raise ConfigError([_located(source, err.mark, f"invalid config: {err}")]) from None
     except yaml.MarkedYAMLError as err:
         # Not str(err): PyYAML appends a snippet of the offending line, which
-        # may be the line holding a stream key.
-        context = ""
-        if err.context and err.context_mark is not None:
-            line, column = _position(err.context_mark)
-            context = f" ({err.context} at {line}:{column})"
-        elif err.context:
-            context = f" ({err.context})"
-        raise ConfigError([_located(source, err.problem_mark, f"invalid YAML: {err.problem}{context}")]) from None
+        # may be the line holding a stream key. explain() says it in words instead.
+        said = explain(err, text, names)
+        raise ConfigError([f"{source}:{said.line}:{said.column}: invalid YAML: {said.message}"]) from None
     except yaml.YAMLError:
         # ReaderError: a control character or bad encoding; its text quotes the character.
         raise ConfigError([f"{source}: invalid YAML: the file holds a character YAML does not "

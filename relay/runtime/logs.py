@@ -35,8 +35,8 @@ from relay.config.scrub import MIN_KEY_LENGTH
 from relay.secret import Secret
 
 __all__ = [
-    "PEER_TEXT_LIMIT", "add_known_secrets", "configure", "get_logger", "peer_text", "reset_known_secrets",
-    "scrub_text",
+    "PEER_TEXT_LIMIT", "add_known_secrets", "configure", "console_stream", "get_logger", "peer_text",
+    "reset_known_secrets", "scrub_text",
 ]
 
 #: Characters of a peer-supplied string shown in a log line.
@@ -185,11 +185,23 @@ def peer_text(field: str, value: object, limit: int = PEER_TEXT_LIMIT) -> dict[s
     return {field: shown + "…", f"{field}_len": len(text)}
 
 
+# Where console-format logs go (None when they are JSON): the few messages written for a
+# person at a terminal (relay/runtime/announce.py) go there too, and nowhere under systemd.
+_console: TextIO | None = None
+
+
+def console_stream() -> TextIO | None:
+    """The log's stream when logs are for a person (the console format), else None."""
+    return _console
+
+
 def configure(level: str = "info", json: bool | None = None, stream: TextIO | None = None) -> None:
     """Configure structlog once for the process."""
+    global _console
     out = stream if stream is not None else sys.stderr
     if json is None:
         json = bool(os.environ.get("JOURNAL_STREAM")) or not out.isatty()
+    _console = None if json else out
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

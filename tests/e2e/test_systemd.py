@@ -98,6 +98,17 @@ def test_the_unit_stays_hardened(tmp_path: Path) -> None:
     assert re.search(r"^Type=notify$", text, re.M) and re.search(r"^ExecReload=/bin/kill -HUP \$MAINPID$", text, re.M)
 
 
+def test_the_unit_runs_as_the_static_user_install_service_creates() -> None:
+    # The config holds keys (mode 0600, owned by this user): a DynamicUser= could not read it.
+    text = UNIT.read_text()
+    user = installer_default("NAME")
+
+    assert re.search(rf"^User={user}$", text, re.M) and re.search(rf"^Group={user}$", text, re.M)
+    assert not re.search(r"^DynamicUser=", text, re.M)
+    assert "useradd --system" in INSTALLER.read_text()
+    assert f"static user `{user}`" in " ".join((REPO / "README.md").read_text().split())
+
+
 def test_exec_start_runs_what_install_service_installs() -> None:
     argv = exec_start(UNIT.read_text())
     prefix, config_dir = installer_default("DEFAULT_PREFIX"), installer_default("DEFAULT_CONFIG_DIR")

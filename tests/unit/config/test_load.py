@@ -319,8 +319,8 @@ def test_yaml_syntax_error_names_the_line_but_not_its_text() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, SOURCE, environ={})
     (problem,) = info.value.problems
-    assert problem == (f"{SOURCE}:6:1: invalid YAML: found unexpected end of stream (while scanning a "
-                       "quoted scalar at 5:17)")
+    assert problem == (f"{SOURCE}:5:17: invalid YAML: this double quote (`\"`) is never closed: end the value "
+                       "with the same quote, on the same line")
     assert_no_keys(problem)
     with pytest.raises(ConfigError) as info:
         parse_config(f"live_streams: [{{stream_key: !!int {INGEST_A}}}]", SOURCE, environ={})
