@@ -117,7 +117,11 @@ class TlsListener:
                 _reset(sock)
                 continue
             if self.slots.locked() and self._in_place:
-                next(iter(self._in_place)).cancel()  # every place taken: the oldest handshake makes room
+                # Every place taken: the oldest handshake makes room (out of the list at once, so that
+                # the next newcomer, before it has ended, does not pick it again).
+                oldest = next(iter(self._in_place))
+                del self._in_place[oldest]
+                oldest.cancel()
             task = loop.create_task(self._handshake(sock, protocol, address, f"{host}:{peer[1]}"))
             protocol.on_evict = functools.partial(_cancel, task)  # evicted for a newcomer during its handshake
             self._per_address[address] += 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from relay.rtmp.handshake import ClientHandshake
-from tests.support.ffmpeg import start_publish
+from tests.support.ffmpeg import FfmpegProcess, start_publish
 from tests.support.ports import free_port
 from tests.support.relay_proc import RelayProcess
 from tests.support.tls import TestPki
@@ -90,9 +90,11 @@ def test_silent_tls_sockets_holding_every_handshake_place_do_not_keep_the_publis
     for address in ADDRESSES[:4]:  # 16 silent sockets, 4 from each of 4 addresses: every place taken
         for _ in range(PER_ADDRESS):
             strangers.append(connect_from(address, tls_port))
-    for _ in range(PER_ADDRESS):  # one address past its share of the places: refused at once
+    for _ in range(PER_ADDRESS + 2):  # one more address: 4 handshakes take places, 2 past its share refused
         strangers.append(connect_from(ADDRESSES[5], tls_port))
-    publisher = start_publish(f"rtmps://localhost:{tls_port}/live/{INGEST_KEY}", source_flv)
+    publisher = FfmpegProcess(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning", "-re",
+                               "-i", str(source_flv), "-c", "copy", "-f", "flv", "-tls_verify", "1",
+                               "-ca_file", str(test_pki.ca_file), f"rtmps://localhost:{tls_port}/live/{INGEST_KEY}"])
     try:
         daemon.wait_for("publish_started", timeout=30)
     finally:
