@@ -83,55 +83,17 @@ class _Stream:
         self.received = 0
 
 
-class ChunkReader:
-    """Reassembles messages from the chunk stream a peer sends.
+class _Input:
+    """The peer's bytes not yet parsed, kept with as few copies as possible: the usual read
+    is taken as it came, and only an incomplete chunk header, or input fed again and again
+    without pulls, is joined or accumulated. `bytes_copied` counts the work (the parser
+    adds its own), so tests can show it is linear in the bytes fed."""
 
-    The limits are attributes so that a connection can change them as its peer earns
-    trust (publishing) or holds other memory: `max_message_size` (declared length of any
-    message), `max_pending_bytes` (buffers of partial messages and the chunk streams'
-    state) and `max_messages` (messages in total; None for no limit).
-    """
-
-    def __init__(self, max_chunk_size: int = 1 << 24, max_message_size: int = 1 << 24,
-                 max_pending_bytes: int = 1 << 25, max_messages: int | None = None) -> None:
-        self.chunk_size = DEFAULT_CHUNK_SIZE
+    def __init__(self) -> None:
         self.bytes_received = 0  # total, for acknowledgements
-        self.max_chunk_size = max_chunk_size
-        self.max_message_size = max_message_size
-        self.max_pending_bytes = max_pending_bytes
-        self.max_messages = max_messages
-        self.messages_read = 0
-        self.empty_messages = 0
-        # Work counters: header parses (complete or not), and bytes copied by the reader.
-        self.parse_steps = 0
-        self.bytes_copied = 0
-        self._pending = 0  # bytes allocated to partial messages
+        self.bytes_copied = 0  # work counter: bytes copied by the reader
         self._data: bytes | bytearray = b""
-        self._pos = 0
-        self._streams: dict[int, _Stream] = {}
-        self._current: _Stream | None = None  # whose chunk payload is being read, when _chunk_left
-        self._chunk_left = 0  # payload bytes of the current chunk not yet received
-
-    @property
-    def bytes_held(self) -> int:
-        """Memory this reader holds for the peer: partial messages, unread input, chunk streams."""
-        return self._pending + len(self._data) - self._pos + len(self._streams) * STREAM_OVERHEAD
-
-    def set_chunk_size(self, size: int) -> None:
-        """Apply the peer's Set Chunk Size (5.4.1), refusing sizes under 128 or past our own limit."""
-        if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE:
-            raise RemoteProtocolError(f"invalid chunk size {size} (the minimum is {MIN_CHUNK_SIZE})")
-        if size > self.max_chunk_size:
-            raise RemoteProtocolError(f"chunk size {size} exceeds this relay's limit {self.max_chunk_size}")
-        self.chunk_size = size
-
-    def abort(self, csid: int) -> None:
-        """Drop the partial message on a chunk stream (Abort Message, 5.4.2)."""
-        stream = self._streams.get(csid)
-        if stream is not None and stream.buffer is not None and stream is not self._current:
-            self._pending -= stream.length
-            stream.buffer = None
-            stream.received = 0
+        self._pos = 0  # where the unparsed input starts in _data
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
@@ -161,6 +123,53 @@ class ChunkReader:
             self.bytes_copied += size
             self._data = old
             self._pos = 0
+
+
+class ChunkReader(_Input):
+    """Reassembles messages from the chunk stream a peer sends.
+
+    The limits are attributes so that a connection can change them as its peer earns
+    trust (publishing) or holds other memory: `max_message_size` (declared length of any
+    message), `max_pending_bytes` (buffers of partial messages and the chunk streams'
+    state) and `max_messages` (messages in total; None for no limit).
+    """
+
+    def __init__(self, max_chunk_size: int = 1 << 24, max_message_size: int = 1 << 24,
+                 max_pending_bytes: int = 1 << 25, max_messages: int | None = None) -> None:
+        super().__init__()
+        self.chunk_size = DEFAULT_CHUNK_SIZE
+        self.max_chunk_size = max_chunk_size
+        self.max_message_size = max_message_size
+        self.max_pending_bytes = max_pending_bytes
+        self.max_messages = max_messages
+        self.messages_read = 0
+        self.empty_messages = 0
+        self.parse_steps = 0  # work counter: header parses, complete or not
+        self._pending = 0  # bytes allocated to partial messages
+        self._streams: dict[int, _Stream] = {}
+        self._current: _Stream | None = None  # whose chunk payload is being read, when _chunk_left
+        self._chunk_left = 0  # payload bytes of the current chunk not yet received
+
+    @property
+    def bytes_held(self) -> int:
+        """Memory this reader holds for the peer: partial messages, unread input, chunk streams."""
+        return self._pending + len(self._data) - self._pos + len(self._streams) * STREAM_OVERHEAD
+
+    def set_chunk_size(self, size: int) -> None:
+        """Apply the peer's Set Chunk Size (5.4.1), refusing sizes under 128 or past our own limit."""
+        if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE:
+            raise RemoteProtocolError(f"invalid chunk size {size} (the minimum is {MIN_CHUNK_SIZE})")
+        if size > self.max_chunk_size:
+            raise RemoteProtocolError(f"chunk size {size} exceeds this relay's limit {self.max_chunk_size}")
+        self.chunk_size = size
+
+    def abort(self, csid: int) -> None:
+        """Drop the partial message on a chunk stream (Abort Message, 5.4.2)."""
+        stream = self._streams.get(csid)
+        if stream is not None and stream.buffer is not None and stream is not self._current:
+            self._pending -= stream.length
+            stream.buffer = None
+            stream.received = 0
 
     def next_message(self) -> RawMessage | None:
         """The next complete message, or None when more bytes are needed."""
