@@ -35,10 +35,11 @@ from relay.fanout.hub import Hub
 from relay.live.meter import IngestMeter
 from relay.fanout.timeline import Timeline
 from relay.flv import Tag
-from relay.rtmp.chunk import DEFAULT_OUT_CHUNK_SIZE
-from relay.rtmp.connection import PUBLISHING, ClientConnection
+from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE
+from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import EncodedMessage, held_bytes
 from relay.rtmp.events import Media
+from relay.rtmp.states import PUBLISHING
 
 TARGETS = 6
 PER_WRITE = 8
@@ -80,7 +81,7 @@ def main() -> None:
     client, server = connected_pair()
     wire = []
     for tag in (*clip.preamble[1:], *clip.media):
-        client.send_media(tag.kind, tag.timestamp, tag.payload)
+        client.send_message(EncodedMessage(tag), tag.timestamp)
         wire.append(client.data_to_send())
     hub: Hub[EncodedMessage] = Hub("bench", wrap=EncodedMessage, wrapper_bytes=held_bytes)
     hub.join(MeterSubscriber())

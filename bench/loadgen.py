@@ -6,9 +6,10 @@ the monotonic clock; the clip loops with continuing timestamps, so a stream runs
 as it is asked to. Stream i starts i x (stagger / N) after the first, so that the N
 streams' keyframes do not all land at once.
 
-Cheap on purpose, so that it is never the bottleneck: every tag's chunked body is
-encoded once at start-up (`chunk.encode_body`) and shared by all streams; per stream and
-per tag only the 12-byte first chunk header is made (`send_shared`).
+Cheap on purpose, so that it is never the bottleneck: every tag is encoded once at
+start-up (an `EncodedMessage` with its chunked body built) and shared by all streams, which
+send it the way the relay sends to its targets (`send_encoded`, one call per write): per
+stream and per tag only the 12-byte first chunk header is made.
 
 For latency, every audio and video tag sent is recorded out of band: per stream, the
 clip position, the loop number and the send time (time.monotonic_ns, taken just before
@@ -45,9 +46,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.media import Clip, load_clip
-from relay.rtmp.chunk import EXTENDED, encode_body
-from relay.rtmp.chunk import DEFAULT_OUT_CHUNK_SIZE
-from relay.rtmp.connection import ClientConnection
+from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE, EXTENDED
+from relay.rtmp.client import ClientConnection
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import PublishStarted, Refused, StatusReceived
 
@@ -93,15 +94,14 @@ def percentile(sorted_values: list[int] | list[float], q: float) -> float:
 
 
 class Shared:
-    """Per clip tag, what every stream sends: (kind, payload length, chunked body, timestamp in loop)."""
+    """Per clip tag, what every stream sends: (message encoded once, payload length, timestamp in loop)."""
 
     def __init__(self, clip: Clip, chunk_size: int) -> None:
         self.chunk_size = chunk_size
-        self.preamble = [(t.kind, t.payload) for t in clip.preamble]
-        self.media = [
-            (t.kind, len(t.payload), encode_body(t.payload, chunk_size, ClientConnection.csid_for(t.kind)), t.timestamp)
-            for t in clip.media
-        ]
+        self.preamble = [EncodedMessage(t) for t in clip.preamble]
+        self.media = [(EncodedMessage(t), len(t.payload), t.timestamp) for t in clip.media]
+        for message, _length, _ts in self.media:
+            message.body(chunk_size, 0)  # built now, once: a stream's send only adds its header
         self.loop_ms = clip.loop_ms
 
 
@@ -228,14 +228,13 @@ class LoadGen:
         await sleep(max(0.0, (start_ns - monotonic_ns()) / 1e9))
         if stop.is_set() or not pub.alive:
             return
-        for kind, payload in shared.preamble:
-            conn.send_media(kind, 0, payload)
+        conn.send_encoded(shared.preamble, [0] * len(shared.preamble))
         pub._write()
         i = 0
         loop_no = 0
         base_ms = 0
         while not stop.is_set() and pub.alive:
-            kind, length, body, ts = media[i]
+            message, _length, ts = media[i]
             due = start_ns + (base_ms + ts) * 1_000_000
             now = monotonic_ns()
             if due > now:
@@ -249,21 +248,26 @@ class LoadGen:
             now = monotonic_ns()
             # Everything due by now goes in one write.
             first = len(sends)
+            batch: list[EncodedMessage] = []
+            stamps: list[int] = []
             while True:
                 stamp = base_ms + ts
                 if stamp >= EXTENDED:
+                    # Past it every body is per timestamp (encoded.py): built at each send, and kept.
                     pub.error = "ran past the 24-bit timestamp range (4.6 h)"
                     return
-                conn.send_shared(kind, stamp, length, body)
+                batch.append(message)
+                stamps.append(stamp)
                 sends.extend((i, loop_no, 0))
                 i += 1
                 if i == count:
                     i = 0
                     loop_no += 1
                     base_ms += shared.loop_ms
-                kind, length, body, ts = media[i]
+                message, _length, ts = media[i]
                 if start_ns + (base_ms + ts) * 1_000_000 > now:
                     break
+            conn.send_encoded(batch, stamps)
             lateness.append(now - due)
             sent_ns = monotonic_ns()
             window = self.window

@@ -43,9 +43,9 @@ if str(REPO_ROOT) not in sys.path:
 from bench.loadgen import ControlInput, emit, percentile
 from bench.media import Clip, load_clip
 from relay.flv import AUDIO, VIDEO
-from relay.rtmp.connection import ServerConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from relay.rtmp.server import ServerConnection
 
 MAX_MISMATCH_SAMPLES = 5
 

@@ -25,8 +25,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.media import load_clip
-from relay.rtmp.connection import ClientConnection, ServerConnection
+from relay.rtmp.client import ClientConnection
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.events import ConnectRequest, PublishRequest
+from relay.rtmp.server import ServerConnection
 
 
 def connected_pair() -> tuple[ClientConnection, ServerConnection]:
@@ -82,7 +84,7 @@ def main() -> None:
     wire = []
     for i in range(args.tags):
         tag = tags[i % len(tags)]
-        client.send_media(tag.kind, tag.timestamp, tag.payload)
+        client.send_message(EncodedMessage(tag), tag.timestamp)
         wire.append(client.data_to_send())
     per_tag_us(server, wire, 0)  # warm up
     print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}\n")

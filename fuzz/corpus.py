@@ -21,7 +21,8 @@ if str(ROOT) not in sys.path:
 
 from relay.rtmp import amf0  # noqa: E402
 from relay.rtmp import messages as m  # noqa: E402
-from relay.rtmp.chunk import ChunkReader, RawMessage, encode_message  # noqa: E402
+from relay.rtmp.chunkreader import ChunkReader, RawMessage  # noqa: E402
+from relay.rtmp.chunkwriter import encode_message  # noqa: E402
 
 SESSIONS = ["ffmpeg-h264", "librtmp-h264", "gst-rtmp2sink-h264", "librtmp-extts", "librtmp-hevc-ertmp"]
 HANDSHAKE = 1 + 1536 + 1536

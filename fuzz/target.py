@@ -7,10 +7,11 @@ without it, e.g. under coverage.py (run.py --coverage).
 from __future__ import annotations
 
 from relay.rtmp import amf0
-from relay.rtmp.chunk import encode_message
-from relay.rtmp.connection import ClientConnection, ServerConnection
+from relay.rtmp.chunkwriter import encode_message
+from relay.rtmp.client import ClientConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, PublishRequest
+from relay.rtmp.server import ServerConnection
 
 # Small limits (the least the config allows) so that short inputs reach them.
 LIMITS = {"max_command_size": 1024, "max_unauthenticated_memory": 65_536, "max_output_bytes": 65_536}

@@ -42,9 +42,10 @@ from relay.ingest.readbatch import ReadBatch
 from relay.ingest.replyflow import ReplyFlow
 from relay.ingest.workbudget import IterationBudget
 from relay.runtime.writetick import write_ticker
-from relay.rtmp.connection import HANDSHAKE, ServerConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, DataDropped, Media, PublishEnded, PublishRequest
+from relay.rtmp.server import ServerConnection
+from relay.rtmp.states import HANDSHAKE
 from relay.secret import Secret
 
 BAD_NAME = "NetStream.Publish.BadName"

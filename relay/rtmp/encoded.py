@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import amf0
-from relay.rtmp.chunk import (
+from relay.rtmp.chunkwriter import (
     AUDIO_CSID,
     DATA_CSID,
     DEFAULT_OUT_CHUNK_SIZE,
@@ -38,7 +38,10 @@ from relay.rtmp.errors import LocalProtocolError
 from relay.rtmp.limits import MAX_MESSAGE_LENGTH
 
 SET_DATA_FRAME = amf0.encode("@setDataFrame")
-CSID_FOR_KIND = {AUDIO: AUDIO_CSID, VIDEO: VIDEO_CSID, SCRIPT: DATA_CSID}  # as ClientConnection sends them
+# The largest script tag that still fits the 24-bit length once @setDataFrame is put back
+# in front of it (5.3.1.2.1): the ingest drops a longer one as it arrives (server.py).
+MAX_SCRIPT_TAG = MAX_MESSAGE_LENGTH - len(SET_DATA_FRAME)
+CSID_FOR_KIND = {AUDIO: AUDIO_CSID, VIDEO: VIDEO_CSID, SCRIPT: DATA_CSID}  # the chunk stream of each kind we send
 
 # Memory an EncodedMessage holds besides its tag (CPython 3.11, measured with tracemalloc,
 # rounded up): the object and its empty body cache; one body of a payload that fits one
@@ -87,7 +90,7 @@ class EncodedMessage:
         self._wire = wire
         length = self.length = len(wire)
         csid = CSID_FOR_KIND.get(kind)
-        if csid is None:  # as send_media/send_shared: no message of another type goes on a media chunk stream
+        if csid is None:  # no message of another type goes on a media chunk stream
             raise LocalProtocolError(f"no chunk stream for message kind {kind}")
         self.csid = csid
         # The type-0 header (5.3.1.2.1) as a 96-bit integer, less timestamp and stream id:

@@ -1,7 +1,7 @@
 """The RTMP core's only error family.
 
 Any malformed input, in any layer of the core, surfaces as a ProtocolError; the
-connection that raised it is then in a sticky error state (see connection.py).
+connection that raised it is then in a sticky error state (see base.py).
 Messages never include payload bytes or stream names: a stream name is a key.
 """
 

@@ -29,7 +29,7 @@ from relay.fanout.primer import Primer
 from relay.runtime.logs import PEER_TEXT_LIMIT
 from relay.targets.flowcontrol import FlowControl
 from relay.targets.reasons import describe_connection_error
-from relay.rtmp.connection import ClientConnection
+from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import Connected, PublishStarted, ReconnectRequested, Refused, StatusReceived

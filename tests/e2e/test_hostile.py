@@ -40,8 +40,8 @@ import yaml
 
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import encode_header, encode_message
-from relay.rtmp.connection import ClientConnection
+from relay.rtmp.chunkwriter import encode_header, encode_message
+from relay.rtmp.client import ClientConnection
 from relay.rtmp.events import PublishStarted, Refused
 from tests.support.ffmpeg import FfmpegProcess, publish_args
 from tests.support.flvcheck import assert_same_media

@@ -22,8 +22,8 @@ from relay.config import parse_config
 from relay.ingest.listeners import Ingest, server_tls_context
 from relay.live.stream import LiveStream
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import encode_message
-from relay.rtmp.connection import ClientConnection
+from relay.rtmp.chunkwriter import encode_message
+from relay.rtmp.client import ClientConnection
 from relay.rtmp.events import PublishStarted, Refused
 from relay.secret import Secret
 from tests.support.tls import TestPki

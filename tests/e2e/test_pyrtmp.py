@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 
 from relay.flv import AUDIO, VIDEO, Tag, encode_tag, file_header, read_tags
-from relay.rtmp.connection import ClientConnection, ServerConnection
+from relay.rtmp.client import ClientConnection
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.events import ConnectRequest, Media, PublishRequest, PublishStarted
 from relay.rtmp.handshake import HANDSHAKE_SIZE
+from relay.rtmp.server import ServerConnection
 from tests.captures import SOURCES, STREAM_KEY, read_capture
 from tests.support.fakeplatform import FakePlatform
 from tests.support.ffmpeg import publish_with_ffmpeg, start_publish
@@ -109,7 +111,7 @@ def _publish_declaring_enhanced(port: int, source: Path) -> None:
                 published = published or isinstance(event, PublishStarted)
             sock.sendall(client.data_to_send())
         for tag in read_tags(source.read_bytes()):
-            client.send_media(tag.kind, tag.timestamp, tag.payload)
+            client.send_message(EncodedMessage(tag), tag.timestamp)
         client.unpublish()
         sock.sendall(client.data_to_send())
         sock.shutdown(socket.SHUT_WR)

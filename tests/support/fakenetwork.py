@@ -20,8 +20,9 @@ from relay.config import TargetConfig, parse_config
 from relay.flv import Tag
 from relay.targets.link import Endpoint, LinkOwner, TargetLink
 from relay.rtmp import messages as m
-from relay.rtmp.connection import ClientConnection, ServerConnection
+from relay.rtmp.client import ClientConnection
 from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from relay.rtmp.server import ServerConnection
 
 KEY = "target-KEY-0f9e8d7c6b5a4938"
 INGEST_KEY = "ingest-KEY-1a2b3c4d5e6f7a8b"

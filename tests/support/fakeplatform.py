@@ -22,9 +22,9 @@ from typing import cast
 
 from relay.flv import SCRIPT, Tag
 from relay.rtmp import messages as m
-from relay.rtmp.connection import ServerConnection
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from relay.rtmp.server import ServerConnection
 from tests.support.background import BackgroundServer
 
 RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"

@@ -18,7 +18,8 @@ from relay.ingest import publisher as ingest
 from relay.ingest.listeners import Ingest
 from relay.live.stream import LiveStream
 from relay.ingest.readbatch import READ_LARGE, ReadBatch
-from relay.rtmp.connection import ClientConnection
+from relay.rtmp.client import ClientConnection
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.events import PublishStarted
 from tests.unit.runtime.test_writetick import FakeLoop, ticker_on
 
@@ -177,14 +178,14 @@ async def test_a_publishers_reads_pause_between_slots_and_lose_nothing(batches: 
     live.observers.append(lambda change: idle.set() if change.type == "video.live_stream.idle" else None)
     conn, reader, writer = await publish(port_of(server))
     try:
-        conn.send_media(AUDIO, 0, audio(0).payload)
+        conn.send_message(EncodedMessage(audio(0)), 0)
         writer.write(conn.data_to_send())
         await seen.wait_for(1)
         assert batches[:1] == ["pause"]  # read, then paused until the stream's slot
 
         # Sent while reading is paused: all of it arrives once the slot comes, in order.
         for i in range(1, 40):
-            conn.send_media(AUDIO, i * 23, audio(i).payload)
+            conn.send_message(EncodedMessage(audio(i)), i * 23)
         writer.write(conn.data_to_send())
         await seen.wait_for(40)
         assert [t.payload for t in seen.tags] == [audio(i).payload for i in range(40)]
@@ -208,7 +209,7 @@ async def test_a_publishers_reads_are_not_paused_when_a_target_writes_each_tag_a
     conn, reader, writer = await publish(port_of(server))
     try:
         for i in range(3):
-            conn.send_media(AUDIO, i * 23, audio(i).payload)
+            conn.send_message(EncodedMessage(audio(i)), i * 23)
             writer.write(conn.data_to_send())
             await seen.wait_for(i + 1)
         (protocol,) = listeners.connections

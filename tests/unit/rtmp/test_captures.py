@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from relay import flv
-from relay.rtmp.connection import ServerConnection
 from relay.rtmp.events import ConnectRequest, Event, Media, PublishEnded, PublishRequest
+from relay.rtmp.server import ServerConnection
 from tests.captures import SOURCES, STREAM_KEY, read_capture
 
 

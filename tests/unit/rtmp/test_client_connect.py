@@ -12,8 +12,8 @@ import random
 import struct
 
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import ChunkReader
-from relay.rtmp.connection import FLASH_VER, ClientConnection
+from relay.rtmp.chunkreader import ChunkReader
+from relay.rtmp.client import FLASH_VER, ClientConnection
 from relay.rtmp.handshake import ServerHandshake
 
 APP = "live2"

@@ -11,10 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from relay.flv import Tag
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import ChunkReader, RawMessage, encode_body, encode_message
-from relay.rtmp.connection import ERROR, ClientConnection, ServerConnection
+from relay.rtmp.chunkreader import ChunkReader, RawMessage
+from relay.rtmp.chunkwriter import AUDIO_CSID, DATA_CSID, VIDEO_CSID, encode_message
+from relay.rtmp.client import ClientConnection
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from relay.rtmp.events import (
     Connected,
@@ -26,6 +29,8 @@ from relay.rtmp.events import (
     PublishStarted,
     Refused,
 )
+from relay.rtmp.server import ServerConnection
+from relay.rtmp.states import ERROR
 
 KEY = "sk_live_7f3a9c2e41"  # a stream key: never in a repr or an error message
 APP = "live"
@@ -127,6 +132,11 @@ def drain(connection: ServerConnection | ClientConnection) -> list[Event]:
     return events
 
 
+def send(client: ClientConnection, kind: int, timestamp: int, payload: bytes) -> int:
+    """Queue one tag as the relay does: encoded once (EncodedMessage), sent at its timestamp."""
+    return client.send_message(EncodedMessage(Tag(kind, timestamp, payload)), timestamp)
+
+
 def reply(wire_payload: bytes, type_id: int = m.COMMAND_AMF0, csid: int = 3, stream_id: int = 0) -> bytes:
     """A whole message as a peer that already set its chunk size to 4096 would send it."""
     return encode_message(csid, 0, type_id, stream_id, wire_payload, 4096)
@@ -186,7 +196,7 @@ def test_publish_session(split: Splitter) -> None:
     assert request.stream_id == pair.client.stream_id == pair.server.publish_stream_id == 1
 
     for kind, timestamp, payload in MEDIA:
-        pair.client.send_media(kind, timestamp, payload)
+        send(pair.client, kind, timestamp, payload)
     pair.pump()
     assert pair.server_events[2:] == [Media(kind, ts, payload) for kind, ts, payload in MEDIA]
 
@@ -202,26 +212,24 @@ def test_publish_session(split: Splitter) -> None:
 
 def test_script_data_is_wrapped_on_the_wire_and_unwrapped_on_the_server() -> None:
     pair = Pair().publish()
-    pair.client.send_media(m.DATA_AMF0, 0, METADATA)
+    send(pair.client, m.DATA_AMF0, 0, METADATA)
     pair.pump()
     sent = pair.c2s.of_type(m.DATA_AMF0)
     assert [x.payload for x in sent] == [amf0.encode("@setDataFrame") + METADATA]
     assert amf0.decode(sent[0].payload)[:2] == ["@setDataFrame", "onMetaData"]
     assert pair.server_events[-1] == Media(18, 0, METADATA)
-    assert ClientConnection.wire_payload(m.DATA_AMF0, METADATA) == sent[0].payload
-    assert ClientConnection.wire_payload(m.VIDEO, AVC_INTER) == AVC_INTER
+    assert EncodedMessage(Tag(m.DATA_AMF0, 0, METADATA)).length == len(sent[0].payload)
+    assert EncodedMessage(Tag(m.VIDEO, 0, AVC_INTER)).length == len(AVC_INTER)  # media goes unwrapped
 
 
 def test_media_goes_on_the_publish_stream_and_its_own_chunk_streams() -> None:
     pair = Pair().publish()
     for kind, timestamp, payload in MEDIA:
-        pair.client.send_media(kind, timestamp, payload)
+        send(pair.client, kind, timestamp, payload)
     pair.pump()
     media = [x for x in pair.c2s.messages if x.type_id in (8, 9, 18)]
     assert {x.stream_id for x in media} == {1}
-    assert {x.type_id: x.csid for x in media} == {
-        kind: ClientConnection.csid_for(kind) for kind in (m.AUDIO, m.VIDEO, m.DATA_AMF0)
-    }
+    assert {x.type_id: x.csid for x in media} == {m.AUDIO: AUDIO_CSID, m.VIDEO: VIDEO_CSID, m.DATA_AMF0: DATA_CSID}
 
 
 def test_setup_messages_on_the_wire() -> None:
@@ -267,18 +275,15 @@ def test_multi_segment_app_round_trips() -> None:
     assert request.tc_url == "rtmp://192.0.2.10:1935/live/instance"
 
 
-def test_shared_body_arrives_like_send_media() -> None:
-    # The fan-out encodes a tag's chunked body once (encode_body) and each target adds its header.
-    pair = Pair().publish()
-    client = pair.client
-    for kind, timestamp, payload in MEDIA:
-        if timestamp >= 0xFFFFFF:
-            continue  # send_shared is documented for timestamps below 0xFFFFFF
-        wire = ClientConnection.wire_payload(kind, payload)
-        body = encode_body(wire, client.out_chunk_size, ClientConnection.csid_for(kind))
-        client.send_shared(kind, timestamp, len(wire), body)
-    pair.pump()
-    assert pair.server_events[2:] == [Media(k, ts, p) for k, ts, p in MEDIA if ts < 0xFFFFFF]
+def test_messages_encoded_once_arrive_unchanged_at_every_target() -> None:
+    # The fan-out encodes a tag's chunked body once (EncodedMessage) and each target adds its header.
+    messages = [EncodedMessage(Tag(kind, timestamp, payload)) for kind, timestamp, payload in MEDIA]
+    stamps = [timestamp for _kind, timestamp, _payload in MEDIA]
+    pairs = [Pair().publish() for _ in range(2)]
+    for pair in pairs:
+        pair.client.send_encoded(messages, stamps)
+        pair.pump()
+        assert pair.server_events[2:] == [Media(k, ts, p) for k, ts, p in MEDIA]
 
 
 def test_aggregate_message_is_split_into_media() -> None:
@@ -311,7 +316,7 @@ def test_reject_publish() -> None:
     assert pair.client.state == pair.server.state == "CLOSED"
     assert KEY not in repr(pair.client_events[-1])
     with pytest.raises(LocalProtocolError):
-        pair.client.send_media(m.AUDIO, 0, AAC_FRAME)
+        send(pair.client, m.AUDIO, 0, AAC_FRAME)
 
 
 def test_reject_connect() -> None:
@@ -365,7 +370,7 @@ def test_client_sends_create_stream_before_any_answer() -> None:
     status = m.status_info("status", "NetStream.Publish.Start", "go")
     client.receive_data(reply(amf0.encode("onStatus", 0.0, None, status), stream_id=1))
     assert client.next_event() == PublishStarted("go")
-    client.send_media(m.AUDIO, 0, AAC_HEADER)
+    send(client, m.AUDIO, 0, AAC_HEADER)
 
 
 # --- protocol control: acknowledgements, pings --------------------------------------------------------------
@@ -418,7 +423,7 @@ def test_acknowledgement_sequence_number_wraps_at_2_32() -> None:
 def test_server_acknowledges_the_client_window() -> None:
     pair = Pair(client_args={"window": 5000}, server_args={"window": 5000}).publish()
     for _ in range(100):
-        pair.client.send_media(m.AUDIO, 0, AAC_FRAME)
+        send(pair.client, m.AUDIO, 0, AAC_FRAME)
         pair.pump()
     sent = acks(pair.s2c)
     assert len(sent) >= 3 and all(b - a >= 5000 for a, b in zip([0, *sent], sent, strict=False))
@@ -471,7 +476,7 @@ def test_protocol_error_is_sticky(role: str) -> None:
         connection.receive_data(b"")
     if isinstance(connection, ClientConnection):
         with pytest.raises(ProtocolError):
-            connection.send_media(m.AUDIO, 0, AAC_FRAME)
+            send(connection, m.AUDIO, 0, AAC_FRAME)
         with pytest.raises(ProtocolError):
             connection.unpublish()
     else:
@@ -491,21 +496,21 @@ def test_handshake_error_is_sticky() -> None:
         server.next_event()
 
 
-def test_send_media_before_publishing_raises() -> None:
+def test_sending_media_before_publishing_raises() -> None:
     client = ClientConnection(APP, TC_URL, KEY, random_bytes=random.Random(1).randbytes)
     with pytest.raises(LocalProtocolError):
-        client.send_media(m.AUDIO, 0, AAC_FRAME)
+        send(client, m.AUDIO, 0, AAC_FRAME)
     with pytest.raises(LocalProtocolError):
-        client.send_shared(m.AUDIO, 0, len(AAC_FRAME), AAC_FRAME)
+        client.send_encoded([EncodedMessage(Tag(m.AUDIO, 0, AAC_FRAME))], [0])
     pair = Pair(on_publish=lambda server: None)
     pair.pump()
     assert pair.client.state == "PUBLISH_SENT"
     with pytest.raises(LocalProtocolError):
-        pair.client.send_media(m.VIDEO, 0, AVC_HEADER)
+        send(pair.client, m.VIDEO, 0, AVC_HEADER)
     assert pair.client.state == "PUBLISH_SENT"  # a refused call breaks nothing
     pair.server.accept_publish()
     pair.pump()
-    pair.client.send_media(m.VIDEO, 0, AVC_HEADER)
+    send(pair.client, m.VIDEO, 0, AVC_HEADER)
 
 
 def test_publish_before_connect_is_refused() -> None:
@@ -523,7 +528,7 @@ def test_stream_key_never_in_a_repr() -> None:
     key_in_tc_url = f"rtmp://192.0.2.10/live?key={KEY}"
     pair = Pair(tc_url=key_in_tc_url).publish()
     for kind, timestamp, payload in MEDIA:
-        pair.client.send_media(kind, timestamp, payload)
+        send(pair.client, kind, timestamp, payload)
     pair.client.unpublish()
     pair.pump()
     events = pair.client_events + pair.server_events
@@ -587,7 +592,7 @@ def test_stream_key_never_in_an_error(setup: Callable[[], tuple[ServerConnection
 def test_stream_key_never_in_a_local_error() -> None:
     client = ClientConnection(APP, TC_URL, KEY)
     with pytest.raises(LocalProtocolError) as info:
-        client.send_media(m.VIDEO, 0, AVC_HEADER)
+        send(client, m.VIDEO, 0, AVC_HEADER)
     assert KEY not in all_text(info.value)
 
 
@@ -633,6 +638,6 @@ def test_any_media_arrives_unchanged(media: list[tuple[int, int, bytes]], chunk_
     split = random_splitter(random.Random(split_seed))
     pair = Pair(split=split, client_args={"out_chunk_size": chunk_size}).publish()
     for kind, timestamp, payload in media:
-        pair.client.send_media(kind, timestamp, payload)
+        send(pair.client, kind, timestamp, payload)
     pair.pump()
     assert pair.server_events[2:] == [Media(kind, ts, payload) for kind, ts, payload in media]

@@ -1,5 +1,6 @@
 """Encode once, send everywhere: an EncodedMessage's chunk bytes are built once and shared,
-and what a connection sends with them is byte for byte what send_media sends."""
+and what a connection sends with them is byte for byte what the one-message encoder
+(chunkwriter.encode_message) writes for the same tag."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from relay.fanout.hub import KEPT_OVERHEAD, Hub
 from relay.fanout.streamstate import tag_weight
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import EXTENDED, ChunkReader, encode_message
-from relay.rtmp.chunk import DEFAULT_OUT_CHUNK_SIZE
-from relay.rtmp.connection import ClientConnection
-from relay.rtmp.encoded import SET_DATA_FRAME, EncodedMessage, held_bytes
+from relay.rtmp.chunkreader import ChunkReader
+from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE, EXTENDED, VIDEO_CSID, encode_message
+from relay.rtmp.client import ClientConnection
+from relay.rtmp.encoded import CSID_FOR_KIND, SET_DATA_FRAME, EncodedMessage, held_bytes
 from relay.rtmp.errors import LocalProtocolError
 from relay.rtmp.events import Media
 from tests.unit.rtmp.test_connection import MEDIA, Pair
@@ -32,19 +33,27 @@ def sent_bytes(client: ClientConnection) -> bytes:
     return client.data_to_send()
 
 
+def one_by_one(tag: Tag, stream_id: int, chunk_size: int) -> bytes:
+    """A tag's message as the one-message encoder writes it: script data wrapped in @setDataFrame."""
+    wire = SET_DATA_FRAME + tag.payload if tag.kind == SCRIPT else tag.payload
+    return encode_message(CSID_FOR_KIND[tag.kind], tag.timestamp, tag.kind, stream_id, wire, chunk_size)
+
+
 @pytest.mark.parametrize("chunk_size", [128, 4096, 60_000])
-def test_send_encoded_is_byte_for_byte_send_media(chunk_size: int) -> None:
+def test_send_encoded_is_byte_for_byte_the_one_message_encoder(chunk_size: int) -> None:
     a, b = published(chunk_size), published(chunk_size)
     a.client.data_to_send()
     b.client.data_to_send()
     tags = [Tag(kind, ts, payload) for kind, ts, payload in MEDIA]
     tags += [Tag(VIDEO, ts, b"\x27\x01" + PAYLOAD[: 300 + ts % 7000]) for ts in (100, 0xFFFFFE, 0xFFFFFF, 2**32 - 1)]
-    for tag in tags:
-        a.client.send_media(tag.kind, tag.timestamp, tag.payload)
+    expected = b"".join(one_by_one(t, a.client.stream_id, chunk_size) for t in tags)
     messages = [EncodedMessage(t) for t in tags]
     sent = b.client.send_encoded(messages, [t.timestamp for t in tags])
-    assert sent_bytes(b.client) == sent_bytes(a.client)
+    assert sent_bytes(b.client) == expected
     assert sent == sum(len(t.payload) + (len(SET_DATA_FRAME) if t.kind == SCRIPT else 0) for t in tags)
+    for message in messages:  # one at a time: the same bytes
+        assert a.client.send_message(message, message.timestamp) == message.length
+    assert sent_bytes(a.client) == expected
 
 
 def test_what_send_encoded_sends_decodes() -> None:
@@ -121,8 +130,7 @@ def test_a_script_tag_too_long_with_its_wrapper_is_never_sent() -> None:
         assert sent == ok.length
         out = pair.client.take_output()
         assert len(out) == 2 and out[1] is ok.payload
-    with pytest.raises(LocalProtocolError):
-        pair.client.send_media(SCRIPT, 0, huge.payload)
+    assert pair.client.send_message(message, 0) == 0 and pair.client.take_output() == []
 
 
 def test_a_message_too_long_has_no_header_and_send_message_skips_it() -> None:
@@ -166,7 +174,7 @@ def test_the_message_carries_the_tags_classification_and_leaves_the_tag_alone() 
     message = EncodedMessage(tag)
     assert (message.tag, message.kind, message.timestamp, message.payload) == (tag, VIDEO, 42, tag.payload)
     assert message.is_keyframe and not message.is_header
-    assert message.csid == ClientConnection.csid_for(VIDEO) and message.length == len(tag.payload)
+    assert message.csid == VIDEO_CSID and message.length == len(tag.payload)
     message.body(128, 0)
     assert not hasattr(tag, "__dict__") and tag.payload == b"\x17\x01" + PAYLOAD[:10]
     assert m.VIDEO == VIDEO

@@ -21,12 +21,14 @@ from hypothesis import strategies as st
 
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import ChunkReader, RawMessage, encode_header, encode_message
-from relay.rtmp.connection import MAX_STREAMS, ClientConnection, ServerConnection
+from relay.rtmp.chunkreader import ChunkReader, RawMessage
+from relay.rtmp.chunkwriter import encode_header, encode_message
+from relay.rtmp.client import ClientConnection
 from relay.rtmp.errors import AMF0Error, HandshakeError, LocalProtocolError, ProtocolError, RemoteProtocolError
 from relay.rtmp.events import ConnectRequest, PublishRequest
 from relay.rtmp.handshake import ClientHandshake, ServerHandshake
-from relay.rtmp.limits import MAX_CHUNK_STREAMS, MAX_PENDING_BYTES, STREAM_OVERHEAD
+from relay.rtmp.limits import MAX_CHUNK_STREAMS, MAX_PENDING_BYTES, MAX_STREAMS, STREAM_OVERHEAD
+from relay.rtmp.server import ServerConnection
 from tests.captures import read_capture
 
 HANDSHAKE = 1 + 1536 + 1536

@@ -10,10 +10,13 @@ import tracemalloc
 
 import pytest
 
+from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunk import ChunkReader, encode_body, encode_header, encode_message
-from relay.rtmp.connection import MAX_SCRIPT_TAG, ClientConnection, ServerConnection
+from relay.rtmp.chunkreader import ChunkReader
+from relay.rtmp.chunkwriter import encode_body, encode_header, encode_message
+from relay.rtmp.client import ClientConnection
+from relay.rtmp.encoded import MAX_SCRIPT_TAG, EncodedMessage
 from relay.rtmp.errors import AMF0Error, LocalProtocolError, ProtocolError, RemoteProtocolError
 from relay.rtmp.events import ConnectRequest, DataDropped, Event, Media, PublishRequest
 from relay.rtmp.limits import (
@@ -24,6 +27,7 @@ from relay.rtmp.limits import (
     MAX_MESSAGES_BEFORE_PUBLISH,
     MIN_ACK_WINDOW,
 )
+from relay.rtmp.server import ServerConnection
 
 KEY = "sk_hostile_9d1e"
 
@@ -329,8 +333,8 @@ def test_pings_to_a_peer_that_does_not_read_are_capped() -> None:
 def test_output_bytes_is_what_is_queued_media_included() -> None:
     client = publishing_client()
     client.data_to_send()
-    client.send_media(m.VIDEO, 0, b"\x17\x01" + bytes(9000))
-    client.send_shared(m.AUDIO, 0, 100, bytes(100))
+    client.send_message(EncodedMessage(Tag(VIDEO, 0, b"\x17\x01" + bytes(9000))), 0)
+    client.send_message(EncodedMessage(Tag(AUDIO, 0, bytes(100))), 0)
     assert client.output_bytes == len(client.data_to_send()) > 9000
     assert client.output_bytes == 0
 
@@ -373,23 +377,27 @@ def publishing_client() -> ClientConnection:
 
 
 @pytest.mark.parametrize("timestamp", [0, 0xFFFFFF, 0x1000000])
-def test_send_media_refuses_a_script_tag_whose_wrapped_length_overflows(timestamp: int) -> None:
+def test_a_script_tag_whose_wrapped_length_overflows_is_never_sent(timestamp: int) -> None:
     client = publishing_client()
     client.data_to_send()
-    with pytest.raises(LocalProtocolError):
-        client.send_media(m.DATA_AMF0, timestamp, bytes(16_777_200))
+    too_long = EncodedMessage(Tag(SCRIPT, timestamp, bytes(16_777_200)))  # 16 bytes of @setDataFrame too many
+    assert not too_long.sendable
+    assert client.send_encoded([too_long], [timestamp]) == 0 and client.send_message(too_long, timestamp) == 0
     assert client.data_to_send() == b""
-    client.send_media(m.DATA_AMF0, timestamp, bytes(MAX_SCRIPT_TAG))  # the largest that fits
+    fits = EncodedMessage(Tag(SCRIPT, timestamp, bytes(MAX_SCRIPT_TAG)))  # the largest that fits
+    assert fits.sendable and client.send_encoded([fits], [timestamp]) == 0xFFFFFF
+    assert len(client.data_to_send()) > 0xFFFFFF
 
 
 @pytest.mark.parametrize("timestamp", [0, 0xFFFFFF, 0x1000000])
-def test_send_shared_refuses_a_length_past_24_bits(timestamp: int) -> None:
+def test_a_message_longer_than_24_bits_is_never_sent(timestamp: int) -> None:
     client = publishing_client()
     client.data_to_send()
+    too_long = EncodedMessage(Tag(VIDEO, timestamp, b"\x27\x01" + bytes(0xFFFFFF - 1)))
+    assert too_long.length == 0x1000000 and not too_long.sendable
+    assert client.send_encoded([too_long], [timestamp]) == 0 and client.send_message(too_long, timestamp) == 0
     with pytest.raises(LocalProtocolError):
-        client.send_shared(m.DATA_AMF0, timestamp, 0x1000000, b"")
-    with pytest.raises(LocalProtocolError):
-        client.send_shared(7, timestamp, 10, bytes(10))  # no chunk stream for that kind
+        EncodedMessage(Tag(7, timestamp, bytes(10)))  # no chunk stream for that kind
     assert client.data_to_send() == b""
 
 

@@ -1,8 +1,9 @@
-"""RTMP chunk stream: the framing under every RTMP message (RTMP 1.0, section 5.3).
+"""RTMP chunk stream, reading: the framing under every RTMP message (RTMP 1.0, section 5.3).
 
-Reading: `ChunkReader.feed(bytes)` then `next_message()` until it returns None. It is
-pull-based on purpose: a Set Chunk Size changes how the *next* chunk is framed, so the
-connection applies protocol-control messages between two pulls (section 5.4.1).
+`ChunkReader.feed(bytes)` then `next_message()` until it returns None. It is pull-based
+on purpose: a Set Chunk Size changes how the *next* chunk is framed, so the connection
+applies protocol-control messages between two pulls (section 5.4.1). What we send is
+framed by chunkwriter.py, which also keeps the wire constants both sides read by.
 
 Header types (5.3.1.2): 0 = full header with absolute timestamp; 1 = delta, length, type;
 2 = delta only; 3 = nothing (continuation, or a new message repeating the previous
@@ -30,12 +31,6 @@ What reading costs, and what it holds (the peer may be hostile, and has no key y
 - the number of chunk streams, of messages (while `max_messages` is set) and of bytes of
   partial messages are bounded. `parse_steps` and `bytes_copied` count the work done, so
   tests can show it is linear in the bytes fed.
-
-Writing: every message starts with a type-0 header and continues with type-3 chunks.
-That costs 4 bytes a message over type-1 compression and makes each message's bytes
-independent of what was sent before on its chunk stream, so the fan-out can encode a
-message's body once and share it between targets (`encode_body`) with only the first
-header (`encode_header`) made per target.
 """
 
 from __future__ import annotations
@@ -44,34 +39,20 @@ import io
 import struct
 from dataclasses import dataclass
 
-from relay.rtmp.errors import LocalProtocolError, RemoteProtocolError
+from relay.rtmp.chunkwriter import DEFAULT_CHUNK_SIZE, EXTENDED, MAX_CHUNK_SIZE
+from relay.rtmp.errors import RemoteProtocolError
 from relay.rtmp.limits import (
     BYTES_PER_EMPTY_MESSAGE,
     EMPTY_MESSAGE_ALLOWANCE,
     MAX_CHUNK_STREAMS,
-    MAX_MESSAGE_LENGTH,
     MIN_CHUNK_SIZE,
     STREAM_OVERHEAD,
 )
 
-# The wire constants of what we send, kept once, with the writer: the chunk stream ids
-# (media gets its own, so that one large video frame never delays the header state of
-# another kind) and our outgoing chunk size.
-COMMAND_CSID = 3
-AUDIO_CSID = 4
-DATA_CSID = 5
-VIDEO_CSID = 6
-DEFAULT_OUT_CHUNK_SIZE = 4096
-
-DEFAULT_CHUNK_SIZE = 128  # section 5.4.1: until a Set Chunk Size says otherwise
-MAX_CHUNK_SIZE = 0x7FFFFFFF  # section 5.4.1: 31 bits
-EXTENDED = 0xFFFFFF
-MAX_CSID = 65599
 # Unread input up to this size is joined to the next read as bytes; past it, accumulated in a bytearray.
 _SMALL_TAIL = 64
 
-_U32 = struct.Struct(">I")
-_TYPE0 = struct.Struct(">BHBHB")  # timestamp and length as 24 bits (B + H), type id; stream id follows, LE
+_U32 = struct.Struct(">I")  # an extended timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,55 +83,17 @@ class _Stream:
         self.received = 0
 
 
-class ChunkReader:
-    """Reassembles messages from the chunk stream a peer sends.
+class _Input:
+    """The peer's bytes not yet parsed, kept with as few copies as possible: the usual read
+    is taken as it came, and only an incomplete chunk header, or input fed again and again
+    without pulls, is joined or accumulated. `bytes_copied` counts the work (the parser
+    adds its own), so tests can show it is linear in the bytes fed."""
 
-    The limits are attributes so that a connection can change them as its peer earns
-    trust (publishing) or holds other memory: `max_message_size` (declared length of any
-    message), `max_pending_bytes` (buffers of partial messages and the chunk streams'
-    state) and `max_messages` (messages in total; None for no limit).
-    """
-
-    def __init__(self, max_chunk_size: int = 1 << 24, max_message_size: int = 1 << 24,
-                 max_pending_bytes: int = 1 << 25, max_messages: int | None = None) -> None:
-        self.chunk_size = DEFAULT_CHUNK_SIZE
+    def __init__(self) -> None:
         self.bytes_received = 0  # total, for acknowledgements
-        self.max_chunk_size = max_chunk_size
-        self.max_message_size = max_message_size
-        self.max_pending_bytes = max_pending_bytes
-        self.max_messages = max_messages
-        self.messages_read = 0
-        self.empty_messages = 0
-        # Work counters: header parses (complete or not), and bytes copied by the reader.
-        self.parse_steps = 0
-        self.bytes_copied = 0
-        self._pending = 0  # bytes allocated to partial messages
+        self.bytes_copied = 0  # work counter: bytes copied by the reader
         self._data: bytes | bytearray = b""
-        self._pos = 0
-        self._streams: dict[int, _Stream] = {}
-        self._current: _Stream | None = None  # whose chunk payload is being read, when _chunk_left
-        self._chunk_left = 0  # payload bytes of the current chunk not yet received
-
-    @property
-    def bytes_held(self) -> int:
-        """Memory this reader holds for the peer: partial messages, unread input, chunk streams."""
-        return self._pending + len(self._data) - self._pos + len(self._streams) * STREAM_OVERHEAD
-
-    def set_chunk_size(self, size: int) -> None:
-        """Apply the peer's Set Chunk Size (5.4.1), refusing sizes under 128 or past our own limit."""
-        if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE:
-            raise RemoteProtocolError(f"invalid chunk size {size} (the minimum is {MIN_CHUNK_SIZE})")
-        if size > self.max_chunk_size:
-            raise RemoteProtocolError(f"chunk size {size} exceeds this relay's limit {self.max_chunk_size}")
-        self.chunk_size = size
-
-    def abort(self, csid: int) -> None:
-        """Drop the partial message on a chunk stream (Abort Message, 5.4.2)."""
-        stream = self._streams.get(csid)
-        if stream is not None and stream.buffer is not None and stream is not self._current:
-            self._pending -= stream.length
-            stream.buffer = None
-            stream.received = 0
+        self._pos = 0  # where the unparsed input starts in _data
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
@@ -180,6 +123,53 @@ class ChunkReader:
             self.bytes_copied += size
             self._data = old
             self._pos = 0
+
+
+class ChunkReader(_Input):
+    """Reassembles messages from the chunk stream a peer sends.
+
+    The limits are attributes so that a connection can change them as its peer earns
+    trust (publishing) or holds other memory: `max_message_size` (declared length of any
+    message), `max_pending_bytes` (buffers of partial messages and the chunk streams'
+    state) and `max_messages` (messages in total; None for no limit).
+    """
+
+    def __init__(self, max_chunk_size: int = 1 << 24, max_message_size: int = 1 << 24,
+                 max_pending_bytes: int = 1 << 25, max_messages: int | None = None) -> None:
+        super().__init__()
+        self.chunk_size = DEFAULT_CHUNK_SIZE
+        self.max_chunk_size = max_chunk_size
+        self.max_message_size = max_message_size
+        self.max_pending_bytes = max_pending_bytes
+        self.max_messages = max_messages
+        self.messages_read = 0
+        self.empty_messages = 0
+        self.parse_steps = 0  # work counter: header parses, complete or not
+        self._pending = 0  # bytes allocated to partial messages
+        self._streams: dict[int, _Stream] = {}
+        self._current: _Stream | None = None  # whose chunk payload is being read, when _chunk_left
+        self._chunk_left = 0  # payload bytes of the current chunk not yet received
+
+    @property
+    def bytes_held(self) -> int:
+        """Memory this reader holds for the peer: partial messages, unread input, chunk streams."""
+        return self._pending + len(self._data) - self._pos + len(self._streams) * STREAM_OVERHEAD
+
+    def set_chunk_size(self, size: int) -> None:
+        """Apply the peer's Set Chunk Size (5.4.1), refusing sizes under 128 or past our own limit."""
+        if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE:
+            raise RemoteProtocolError(f"invalid chunk size {size} (the minimum is {MIN_CHUNK_SIZE})")
+        if size > self.max_chunk_size:
+            raise RemoteProtocolError(f"chunk size {size} exceeds this relay's limit {self.max_chunk_size}")
+        self.chunk_size = size
+
+    def abort(self, csid: int) -> None:
+        """Drop the partial message on a chunk stream (Abort Message, 5.4.2)."""
+        stream = self._streams.get(csid)
+        if stream is not None and stream.buffer is not None and stream is not self._current:
+            self._pending -= stream.length
+            stream.buffer = None
+            stream.received = 0
 
     def next_message(self) -> RawMessage | None:
         """The next complete message, or None when more bytes are needed."""
@@ -357,82 +347,3 @@ class ChunkReader:
         self.empty_messages += 1
         if self.empty_messages > EMPTY_MESSAGE_ALLOWANCE + self.bytes_received // BYTES_PER_EMPTY_MESSAGE:
             raise RemoteProtocolError("too many zero-length messages for the bytes received")
-
-
-# --- writing ---------------------------------------------------------------------------
-
-def _basic_header(fmt: int, csid: int) -> bytes:
-    """The 1-, 2- or 3-byte basic header (5.3.1.1)."""
-    if 2 <= csid <= 63:
-        return bytes(((fmt << 6) | csid,))
-    if 64 <= csid <= 319:
-        return bytes((fmt << 6, csid - 64))
-    if 320 <= csid <= MAX_CSID:
-        return bytes(((fmt << 6) | 1, (csid - 64) & 0xFF, (csid - 64) >> 8))
-    raise LocalProtocolError(f"chunk stream id {csid} out of range 2..{MAX_CSID}")
-
-
-def encode_header(csid: int, timestamp: int, length: int, type_id: int, stream_id: int) -> bytes:
-    """The type-0 first chunk header of a message, extended timestamp included.
-
-    Every field is checked: a length past 24 bits would otherwise spill into the type byte
-    and make the peer read payload as chunk headers. The timestamp is taken modulo 2^32.
-    """
-    if not 0 <= length <= MAX_MESSAGE_LENGTH:
-        raise LocalProtocolError(f"message length {length} does not fit in 24 bits")
-    if not 0 <= type_id <= 0xFF:
-        raise LocalProtocolError(f"message type {type_id} does not fit in a byte")
-    if not 0 <= stream_id <= 0xFFFFFFFF:
-        raise LocalProtocolError(f"message stream id {stream_id} does not fit in 32 bits")
-    ts = timestamp & 0xFFFFFFFF
-    field = EXTENDED if ts >= EXTENDED else ts
-    header = (
-        _basic_header(0, csid)
-        + _TYPE0.pack(field >> 16, field & 0xFFFF, length >> 16, length & 0xFFFF, type_id)
-        + stream_id.to_bytes(4, "little")
-    )
-    if field == EXTENDED:
-        header += _U32.pack(ts)
-    return header
-
-
-def encode_body(payload: bytes | memoryview, chunk_size: int, csid: int, timestamp: int = 0) -> bytes:
-    """A message's payload split into chunks, the type-3 continuation headers included.
-
-    The result does not depend on the target unless the timestamp is extended, in which
-    case every continuation repeats the 4-byte timestamp (5.3.1.3), as Adobe's server does.
-    """
-    if chunk_size < 1:
-        raise LocalProtocolError(f"invalid chunk size {chunk_size}")
-    if len(payload) <= chunk_size:
-        return bytes(payload)
-    return b"".join(body_pieces(payload, chunk_size, csid, timestamp))
-
-
-def body_pieces(payload: bytes | memoryview, chunk_size: int, csid: int,
-                timestamp: int = 0) -> tuple[bytes | memoryview, ...]:
-    """encode_body() as pieces for writelines: views of the payload, no copy, and the continuation
-    headers between them (a copy per target of every large frame would double what the relay holds)."""
-    if chunk_size < 1:
-        raise LocalProtocolError(f"invalid chunk size {chunk_size}")
-    length = len(payload)
-    if length <= chunk_size:
-        return (payload,)
-    separator = _basic_header(3, csid)
-    ts = timestamp & 0xFFFFFFFF
-    if ts >= EXTENDED:
-        separator += _U32.pack(ts)
-    view = memoryview(payload)
-    pieces: list[bytes | memoryview] = [view[:chunk_size]]
-    for i in range(chunk_size, length, chunk_size):
-        pieces.append(separator)
-        pieces.append(view[i : i + chunk_size])
-    return tuple(pieces)
-
-
-def encode_message(csid: int, timestamp: int, type_id: int, stream_id: int, payload: bytes,
-                   chunk_size: int) -> bytes:
-    """A whole message: type-0 header, then the chunked payload."""
-    return encode_header(csid, timestamp, len(payload), type_id, stream_id) + encode_body(
-        payload, chunk_size, csid, timestamp
-    )
