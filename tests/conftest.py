@@ -1,6 +1,7 @@
 """Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server, a test CA and stunnel.
 
-Helpers (free ports, publishing with ffmpeg, FLV comparison) live in tests/support/.
+Helpers live in tests/support/ (FLV comparison, TLS, fake platforms...) and, when the benchmarks use them
+too, in testbed/ (free ports, publishing with ffmpeg, nginx-rtmp, the relay as a process, the clip).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.support.ffmpeg import FfmpegListener
-from tests.support.media import source_clip
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
+from testbed.ffmpeg import FfmpegListener
+from testbed.media import source_clip
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess, write_config
 from tests.support.tls import Stunnel, TestPki, make_pki
 
 _BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and the server's bind

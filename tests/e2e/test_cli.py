@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from testbed.ports import free_port
+from testbed.relay_proc import REPO, RelayProcess, write_config
 from tests.support.openapi import validate
-from tests.support.ports import free_port
-from tests.support.relay_proc import REPO, RelayProcess, write_config
 from tests.support.show import SECRETS as SHOW_SECRETS
 from tests.support.show import TOKEN as SHOW_TOKEN
 from tests.support.show import Show, live_show

@@ -2,7 +2,7 @@
 
 Real peers on 127.0.0.1: ffmpeg publishes a ~18 s clip (the 6 s test clip looped, with its
 timestamps carried on), nginx-rtmp records what each target received, a throttling proxy
-(tests/support/throttle.py) plays a slow uplink and a fake platform
+(testbed/throttle.py) plays a slow uplink and a fake platform
 (tests/support/fakeplatform.py, the relay's own sans-I/O ServerConnection) refuses stream
 keys or sends Enhanced RTMP reconnect requests. What arrives is compared with the source
 tag payload for tag payload. Nothing here measures time: waits are on the relay's log
@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, encode_tag, file_header, read_tags
+from testbed.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port, is_listening, wait_until
+from testbed.relay_proc import RelayProcess
+from testbed.throttle import ThrottleProxy
 from tests.support.fakeplatform import FakePlatform
-from tests.support.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
 from tests.support.flvcheck import assert_same_media, describe
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port, is_listening, wait_until
-from tests.support.relay_proc import RelayProcess
-from tests.support.throttle import ThrottleProxy
 
 pytestmark = pytest.mark.e2e
 

@@ -43,12 +43,12 @@ from relay.rtmp import messages as m
 from relay.rtmp.chunk import encode_header, encode_message
 from relay.rtmp.connection import ClientConnection
 from relay.rtmp.events import PublishStarted, Refused
-from tests.support.ffmpeg import FfmpegProcess, publish_args
+from testbed.ffmpeg import FfmpegProcess, publish_args
+from testbed.media import SOURCE_CLIP_ARGS, cached_clip
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port, wait_until
+from testbed.relay_proc import RelayProcess, write_config
 from tests.support.flvcheck import assert_same_media
-from tests.support.media import SOURCE_CLIP_ARGS, cached_clip
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port, wait_until
-from tests.support.relay_proc import RelayProcess, write_config
 from tests.support.tls import TestPki, make_pki
 
 pytestmark = pytest.mark.e2e

@@ -23,12 +23,12 @@ from relay.flv import AUDIO, VIDEO, Tag, encode_tag, file_header, read_tags
 from relay.rtmp.connection import ClientConnection, ServerConnection
 from relay.rtmp.events import ConnectRequest, Media, PublishRequest, PublishStarted
 from relay.rtmp.handshake import HANDSHAKE_SIZE
-from tests.captures import SOURCES, STREAM_KEY, read_capture
+from testbed.captures import SOURCES, STREAM_KEY, read_capture
+from testbed.ffmpeg import publish_with_ffmpeg, start_publish
+from testbed.relay_proc import RelayProcess
 from tests.support.fakeplatform import FakePlatform
-from tests.support.ffmpeg import publish_with_ffmpeg, start_publish
 from tests.support.flvcheck import assert_same_media
 from tests.support.pyrtmp_server import PyrtmpConnection, PyrtmpServer
-from tests.support.relay_proc import RelayProcess
 from tests.support.replay import replay_publish
 
 pytestmark = pytest.mark.e2e

@@ -22,11 +22,11 @@ import pytest
 from relay.flv import AUDIO, VIDEO, Tag, read_tags
 from relay.recording import names
 from relay.rtmp import amf0
-from tests.support.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.ports import wait_until
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess, write_config
 from tests.support.flvcheck import assert_same_media
-from tests.support.ports import wait_until
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import wait_until
+from testbed.relay_proc import RelayProcess, write_config
 from tests.support.flvcheck import assert_same_media
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import wait_until
-from tests.support.relay_proc import RelayProcess, write_config
 
 pytestmark = pytest.mark.e2e
 
