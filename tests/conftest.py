@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from testbed.ffmpeg import FfmpegListener
-from testbed.media import source_clip
+from testbed.media import SOURCE_CLIP_ARGS, cached_clip, source_clip
 from testbed.nginx import NginxRtmp, RtmpApp
 from testbed.ports import free_port
 from testbed.relay_proc import RelayProcess, write_config
@@ -34,6 +34,14 @@ settings.load_profile("suite")
 def source_flv() -> Path:
     """The 6 s H.264 High + AAC-LC test clip (FLV), cached in .cache/media/."""
     return source_clip()
+
+
+@pytest.fixture(scope="session")
+def long_clip() -> Path:
+    """The test clip's recipe, 50 s long (cached too): a publisher that stays live through a long scenario."""
+    args = list(SOURCE_CLIP_ARGS)
+    args[args.index("-t") + 1] = "50"
+    return cached_clip(tuple(args), "source-h264-50s")
 
 
 @pytest.fixture
