@@ -1,4 +1,5 @@
-"""Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server, a test CA and stunnel.
+"""Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server, a test CA and stunnel,
+the relay daemon, and a fake network for target links.
 
 Helpers live in tests/support/ (FLV comparison, TLS, fake platforms...) and, when the benchmarks use them
 too, in testbed/ (free ports, publishing with ffmpeg, nginx-rtmp, the relay as a process, the clip).
@@ -18,6 +19,7 @@ from testbed.media import SOURCE_CLIP_ARGS, cached_clip, source_clip
 from testbed.nginx import NginxRtmp, RtmpApp
 from testbed.ports import free_port
 from testbed.relay_proc import RelayProcess, write_config
+from tests.support.fakenetwork import FakeNetwork
 from tests.support.tls import Stunnel, TestPki, make_pki
 
 _BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and the server's bind
@@ -161,6 +163,14 @@ def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
         # Every failure must be a log event, not a traceback from a default handler.
         unparsed = [e["line"] for e in proc.events if e.get("event") == "<unparsed>"]
         assert not unparsed, "the relay wrote lines that are not JSON log events:\n" + "".join(unparsed)[:3000]
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
+    """Every target link the supervisor opens runs over a fake transport to an in-process platform (no sockets)."""
+    net = FakeNetwork()
+    monkeypatch.setattr("relay.targets.supervisor.open_link", net.open_link)
+    return net
 
 
 @pytest.hookimpl(tryfirst=True)
