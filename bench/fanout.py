@@ -15,7 +15,7 @@ measured: CPU (utime+stime from /proc/PID/stat) of the system, loadgen and sink,
     python bench/fanout.py --streams 1 8 --targets 6 --warmup 5 --window 20 [--json out.json]
 
 --scenario slow-target: the same, except that each stream's last target goes through a
-throttling TCP proxy (tests/support/throttle.py) that reads at --slow-rate bytes a second,
+throttling TCP proxy (testbed/throttle.py) that reads at --slow-rate bytes a second,
 for both systems. The table then splits the targets into the normal ones and the slow one,
 and adds the relay's drop counters (from the `relay_status` snapshot it logs on SIGUSR1 at
 the end of the window) and nginx's (`<dropped>` per push in its rtmp_stat page).
@@ -47,10 +47,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.media import load_clip
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import accepts_connections, free_port, wait_until
-from tests.support.relay_proc import RelayProcess, write_config
-from tests.support.throttle import ThrottleProxy
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import accepts_connections, free_port, wait_until
+from testbed.relay_proc import RelayProcess, write_config
+from testbed.throttle import ThrottleProxy
 
 BENCH_DIR = Path(__file__).resolve().parent
 RUNS_DIR = REPO_ROOT / ".cache" / "bench" / "runs"

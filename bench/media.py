@@ -21,7 +21,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, read_tags
-from tests.support.media import cached_clip
+from testbed.media import cached_clip
 
 BENCH_CACHE = REPO_ROOT / ".cache" / "bench"
 

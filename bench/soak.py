@@ -56,12 +56,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.ffmpeg import FfmpegProcess
-from tests.support.media import source_clip
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
-from tests.support.throttle import ThrottleProxy
+from testbed.ffmpeg import FfmpegProcess
+from testbed.media import source_clip
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess, write_config
+from testbed.throttle import ThrottleProxy
 
 CYCLE = 20.0  # seconds; the scenario repeats this cycle
 SAMPLE_EVERY = 2.0

@@ -1,4 +1,4 @@
-"""The fuzzer's seed corpus, cut from the real publish sessions (tests/captures.py).
+"""The fuzzer's seed corpus, cut from the real publish sessions (testbed/captures.py).
 
 Every seed starts with two bytes the harness reads as its set-up (fuzz_server.py): which
 role and prefix, and how the rest is split into reads. Seeds are:
@@ -46,7 +46,7 @@ def _messages(stream: bytes) -> list[RawMessage]:
 
 
 def seeds(read_capture: object) -> list[bytes]:
-    """Every seed; `read_capture(name)` is tests.captures.read_capture."""
+    """Every seed; `read_capture(name)` is testbed.captures.read_capture."""
     read = read_capture  # type: ignore[assignment]
     out: list[bytes] = []
     for name in SESSIONS:

@@ -40,7 +40,7 @@ def main() -> int:
     import pytest
 
     from fuzz import corpus
-    from tests.captures import read_capture
+    from testbed.captures import read_capture
 
     with tempfile.TemporaryDirectory(prefix="relay-fuzz-") as tmp:
         corpus_dir = args.corpus or Path(tmp) / "corpus"

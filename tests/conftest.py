@@ -1,6 +1,8 @@
-"""Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server, a test CA and stunnel.
+"""Shared fixtures: the test clip, a recording nginx-rtmp, a one-shot ffmpeg RTMP server, a test CA and stunnel,
+the relay daemon, and a fake network for target links.
 
-Helpers (free ports, publishing with ffmpeg, FLV comparison) live in tests/support/.
+Helpers live in tests/support/ (FLV comparison, TLS, fake platforms...) and, when the benchmarks use them
+too, in testbed/ (free ports, publishing with ffmpeg, nginx-rtmp, the relay as a process, the clip).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.support.ffmpeg import FfmpegListener
-from tests.support.media import source_clip
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
+from testbed.ffmpeg import FfmpegListener
+from testbed.media import SOURCE_CLIP_ARGS, cached_clip, source_clip
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess, write_config
+from tests.support.fakenetwork import FakeNetwork
 from tests.support.tls import Stunnel, TestPki, make_pki
 
 _BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and the server's bind
@@ -33,6 +36,14 @@ settings.load_profile("suite")
 def source_flv() -> Path:
     """The 6 s H.264 High + AAC-LC test clip (FLV), cached in .cache/media/."""
     return source_clip()
+
+
+@pytest.fixture(scope="session")
+def long_clip() -> Path:
+    """The test clip's recipe, 50 s long (cached too): a publisher that stays live through a long scenario."""
+    args = list(SOURCE_CLIP_ARGS)
+    args[args.index("-t") + 1] = "50"
+    return cached_clip(tuple(args), "source-h264-50s")
 
 
 @pytest.fixture
@@ -152,6 +163,14 @@ def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
         # Every failure must be a log event, not a traceback from a default handler.
         unparsed = [e["line"] for e in proc.events if e.get("event") == "<unparsed>"]
         assert not unparsed, "the relay wrote lines that are not JSON log events:\n" + "".join(unparsed)[:3000]
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
+    """Every target link the supervisor opens runs over a fake transport to an in-process platform (no sockets)."""
+    net = FakeNetwork()
+    monkeypatch.setattr("relay.targets.supervisor.open_link", net.open_link)
+    return net
 
 
 @pytest.hookimpl(tryfirst=True)

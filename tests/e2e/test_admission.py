@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from relay.rtmp.handshake import ClientHandshake
-from tests.support.ffmpeg import FfmpegProcess, start_publish
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess
+from testbed.ffmpeg import FfmpegProcess, start_publish
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess
 from tests.support.tls import TestPki
 
 pytestmark = pytest.mark.e2e

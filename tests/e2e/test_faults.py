@@ -2,7 +2,7 @@
 
 Real peers on 127.0.0.1: ffmpeg publishes a ~18 s clip (the 6 s test clip looped, with its
 timestamps carried on), nginx-rtmp records what each target received, a throttling proxy
-(tests/support/throttle.py) plays a slow uplink and a fake platform
+(testbed/throttle.py) plays a slow uplink and a fake platform
 (tests/support/fakeplatform.py, the relay's own sans-I/O ServerConnection) refuses stream
 keys or sends Enhanced RTMP reconnect requests. What arrives is compared with the source
 tag payload for tag payload. Nothing here measures time: waits are on the relay's log
@@ -24,14 +24,15 @@ from typing import Any
 import pytest
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, encode_tag, file_header, read_tags
+from testbed.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port, is_listening, wait_until
+from testbed.relay_proc import RelayProcess
+from testbed.throttle import ThrottleProxy
 from tests.support.fakeplatform import FakePlatform
-from tests.support.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
 from tests.support.flvcheck import assert_same_media, assert_starts_decodable, describe
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port, is_listening, wait_until
 from tests.support.probe import ffprobe_decode
-from tests.support.relay_proc import RelayProcess
-from tests.support.throttle import ThrottleProxy
+from tests.support.recording import media
 
 pytestmark = pytest.mark.e2e
 
@@ -180,11 +181,6 @@ def wait_recorded(path: Path, size: int, timeout: float = 20) -> None:
     wait_until(lambda: path.exists() and path.stat().st_size >= size, timeout, f"{size} bytes in {path.name}")
 
 
-def frames(tags: list[Tag]) -> list[Tag]:
-    """Audio and video frames: no sequence headers, no script data."""
-    return [t for t in tags if t.kind in (AUDIO, VIDEO) and not t.is_header]
-
-
 def assert_tracks_monotonic(tags: list[Tag], what: str) -> None:
     """Per track, every timestamp is at or after the previous one."""
     for kind in (AUDIO, VIDEO):
@@ -296,8 +292,8 @@ def test_target_down_at_publish_start_joins_when_it_comes_up(
     sent = connections[0].tags
     assert_starts_decodable(sent, "the late platform's connection")
     assert_tracks_monotonic(sent, "the late platform's connection")
-    source = frames(read_tags(long_source.read_bytes()))
-    got = frames(sent)
+    source = media(read_tags(long_source.read_bytes()))
+    got = media(sent)
     positions = source_positions(got, source)
     assert positions == list(range(positions[0], len(source))), "the late platform missed frames"
     assert positions[0] > 0 and source[positions[0]].is_keyframe
@@ -340,8 +336,8 @@ def test_target_server_killed_mid_stream_is_rejoined_when_it_restarts(
     match = assert_same_media(steady.recorded_flv(KEYS["steady"]), long_source)
     assert match.start == 0, f"the steady target lost the start: first tag is source media[{match.start}]"
     # Before the crash: the show from its start, as far as it got.
-    before = frames(read_tags(first_recording.read_bytes()))
-    source = frames(read_tags(long_source.read_bytes()))
+    before = media(read_tags(first_recording.read_bytes()))
+    source = media(read_tags(long_source.read_bytes()))
     assert before and [t.payload for t in before] == [t.payload for t in source[: len(before)]]
     # After the restart: a fresh connection from a keyframe (the current GOP's, which may
     # repeat what the crashed server had) to the end of the show, its timeline from 0.
@@ -349,7 +345,7 @@ def test_target_server_killed_mid_stream_is_rejoined_when_it_restarts(
     after_tags = read_tags(after.read_bytes())
     assert_starts_decodable(after_tags, "the restarted server's recording")
     resumed = assert_same_media(after, long_source, allow_late_start=True)
-    assert resumed.start > 0 and frames(after_tags)[0].timestamp <= 50
+    assert resumed.start > 0 and media(after_tags)[0].timestamp <= 50
     assert daemon.terminate(timeout=5) == 0
 
 
@@ -400,8 +396,8 @@ def test_slow_target_drops_at_keyframes_while_the_others_get_everything(
     slow_tags = read_tags(slow_recording.read_bytes())
     assert_starts_decodable(slow_tags, "the slow target's recording")
     assert_tracks_monotonic(slow_tags, "the slow target's recording")
-    source = frames(read_tags(long_source.read_bytes()))
-    received = frames(slow_tags)
+    source = media(read_tags(long_source.read_bytes()))
+    received = media(slow_tags)
     positions = source_positions(received, source)
     assert positions[0] == 0 and positions[-1] == len(source) - 1, (
         f"the slow target got source frames {positions[0]}..{positions[-1]} of 0..{len(source) - 1}")
@@ -484,13 +480,13 @@ def test_publisher_coming_back_within_the_reconnect_window_keeps_targets_connect
     away = resumed["away_ms"]
     assert [(e["from"], e["to"]) for e in daemon.events if e.get("event") == "live_stream_status"] == [
         ("idle", "active"), ("active", "idle")]
-    source = frames(read_tags(long_source.read_bytes()))
+    source = media(read_tags(long_source.read_bytes()))
     for name, path in recordings.items():
         assert status_path(daemon, name) == ["starting", "broadcasting", "idle"], name
         assert list(nginx.publishers(KEYS[name]).values()) == [True], f"{name}: not one publish on nginx"
         tags = read_tags(path.read_bytes())
         assert_tracks_monotonic(tags, f"{name}'s recording")
-        got = frames(tags)
+        got = media(tags)
         # The first session from the start of the show, then the second one from its start.
         split = next((i for i, (g, s) in enumerate(zip(got, source)) if g.payload != s.payload), len(got))
         assert 0 < split < len(got), f"{name}: no second session in the recording"
@@ -528,8 +524,8 @@ def test_enhanced_rtmp_reconnect_request_switches_connections_without_a_gap(
     assert status_path(daemon, "enhanced") == ["starting", "broadcasting", "idle"]
 
     assert_starts_decodable(new.tags, "the second connection")
-    source = frames(read_tags(source_flv.read_bytes()))
-    first, second = frames(old.tags), frames(new.tags)
+    source = media(read_tags(source_flv.read_bytes()))
+    first, second = media(old.tags), media(new.tags)
     assert len(old.tags) > old.reconnect_requested_after, "the first connection stopped at the request"
     k = len(first)
     assert [t.payload for t in first] == [t.payload for t in source[:k]], (

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.ffmpeg import FfmpegProcess
-from tests.support.ports import wait_until
-from tests.support.relay_proc import RelayProcess
+from testbed.ffmpeg import FfmpegProcess
+from testbed.ports import wait_until
+from testbed.relay_proc import RelayProcess
 
 pytestmark = pytest.mark.e2e
 

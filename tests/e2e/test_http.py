@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from testbed.ports import wait_until
+from testbed.relay_proc import write_config
 from tests.support.openapi import validate
-from tests.support.ports import wait_until
-from tests.support.relay_proc import write_config
 from tests.support.show import SECRETS, TOKEN, Show, live_show, target
 
 # One show for the module: its tests share one worker in a parallel run (pytest-xdist, --dist loadgroup).

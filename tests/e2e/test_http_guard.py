@@ -14,13 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from relay.config import HttpConfig, Secret
 from relay.api.history import RateHistory
 from relay.api.server import HttpServer
 from relay.api.webhooks import WebhookStats
+from relay.config import HttpConfig, Secret
 from relay.status import RelaySnapshot, ReloadResult
+from testbed.ports import free_port
 from tests.support.openapi import validate
-from tests.support.ports import free_port
 from tests.unit.test_status import ACTIVE, IDLE
 
 TOKEN = "http-guard-TOKEN-5c1e9a0b7d3f"

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import REPO, RelayProcess
+from testbed.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port
+from testbed.relay_proc import REPO, RelayProcess
 from tests.support.tls import Stunnel
 
 pytestmark = pytest.mark.e2e

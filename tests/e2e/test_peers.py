@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.captures import SOURCES, STREAM_KEY, capture_path, read_capture
-from tests.support.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.captures import SOURCES, STREAM_KEY, capture_path, read_capture
+from testbed.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.nginx import NginxRtmp
 from tests.support.flvcheck import assert_same_media
-from tests.support.nginx import NginxRtmp
 from tests.support.replay import replay_publish
 
 pytestmark = pytest.mark.e2e

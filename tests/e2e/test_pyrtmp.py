@@ -25,12 +25,12 @@ from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.events import ConnectRequest, Media, PublishRequest, PublishStarted
 from relay.rtmp.handshake import HANDSHAKE_SIZE
 from relay.rtmp.server import ServerConnection
-from tests.captures import SOURCES, STREAM_KEY, read_capture
+from testbed.captures import SOURCES, STREAM_KEY, read_capture
+from testbed.ffmpeg import publish_with_ffmpeg, start_publish
+from testbed.relay_proc import RelayProcess
 from tests.support.fakeplatform import FakePlatform
-from tests.support.ffmpeg import publish_with_ffmpeg, start_publish
 from tests.support.flvcheck import assert_same_media
 from tests.support.pyrtmp_server import PyrtmpConnection, PyrtmpServer
-from tests.support.relay_proc import RelayProcess
 from tests.support.replay import replay_publish
 
 pytestmark = pytest.mark.e2e

@@ -19,14 +19,13 @@ from typing import Any
 
 import pytest
 
-from relay.flv import AUDIO, VIDEO, Tag, read_tags
+from relay.flv import VIDEO, Tag, read_tags
 from relay.recording import names
-from relay.rtmp import amf0
-from tests.support.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.ffmpeg import FfmpegListener, publish_with_ffmpeg, start_publish
+from testbed.ports import free_port, wait_until
+from testbed.relay_proc import RelayProcess, write_config
 from tests.support.flvcheck import assert_same_media
-from tests.support.ports import wait_until
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
+from tests.support.recording import assert_tracks_monotonic, media, metadata_of, recording_files
 
 pytestmark = pytest.mark.e2e
 
@@ -71,37 +70,18 @@ def duration(path: Path | str) -> float:
     return float(probe(path)["format"]["duration"])
 
 
-def frames(tags: list[Tag]) -> list[Tag]:
-    return [t for t in tags if t.kind in (AUDIO, VIDEO) and not t.is_header]
-
-
 def pictures_and_sounds(tags: list[Tag]) -> int:
     """Frames ffprobe counts as packets: not the AVC end-of-sequence marker (AVCPacketType 2) ffmpeg ends with."""
-    return sum(not (t.kind == VIDEO and t.payload[1:2] == b"\x02") for t in frames(tags))
-
-
-def on_metadata(path: Path | str) -> dict[str, Any]:
-    name, values = amf0.decode(read_tags(Path(path).read_bytes())[0].payload)
-    assert name == "onMetaData"
-    return dict(values)
-
-
-def assert_monotonic(tags: list[Tag]) -> None:
-    for kind in (AUDIO, VIDEO):
-        stamps = [t.timestamp for t in tags if t.kind == kind]
-        assert stamps == sorted(stamps), f"{'audio' if kind == AUDIO else 'video'} timestamps go backwards"
-
-
-def files(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder)) if folder.exists() else []
+    return sum(not (t.kind == VIDEO and t.payload[1:2] == b"\x02") for t in media(tags))
 
 
 def wait_part_grown(folder: Path, size: int = GROWN, timeout: float = 30.0) -> Path:
     """Wait until the recording being written holds `size` bytes; its path."""
     def grown() -> bool:
-        return any(name.endswith(".flv.part") and (folder / name).stat().st_size >= size for name in files(folder))
+        return any(name.endswith(".flv.part") and (folder / name).stat().st_size >= size
+                   for name in recording_files(folder))
     wait_until(grown, timeout, f"a .part of {size} bytes in {folder}")
-    return next(folder / name for name in files(folder) if name.endswith(".flv.part"))
+    return next(folder / name for name in recording_files(folder) if name.endswith(".flv.part"))
 
 
 def test_a_recording_is_the_published_clip_byte_for_byte_with_its_duration(
@@ -113,11 +93,11 @@ def test_a_recording_is_the_published_clip_byte_for_byte_with_its_duration(
 
     folder = tmp_path / "recordings" / "studio"
     path = Path(finished["path"])
-    assert files(folder) == [path.name] and path.suffix == ".flv" and path.parent == folder
+    assert recording_files(folder) == [path.name] and path.suffix == ".flv" and path.parent == folder
     assert names.parse(path.name) is not None
     assert_same_media(path, source_flv, allow_late_start=False)
     assert abs(duration(path) - duration(source_flv)) <= 0.5
-    values = on_metadata(path)
+    values = metadata_of(path)
     assert values["filesize"] == path.stat().st_size == finished["size"]
     assert values["duration"] == finished["duration"] and abs(values["duration"] - duration(source_flv)) <= 0.5
     started = daemon.wait_for("recording_started")
@@ -142,10 +122,10 @@ def test_a_publisher_that_rejoins_inside_the_window_leaves_one_file_with_monoton
     finished = daemon.wait_for("recording_finished", timeout=20)
 
     path = Path(finished["path"])
-    assert files(tmp_path / "studio") == [path.name]
+    assert recording_files(tmp_path / "studio") == [path.name]
     tags = read_tags(path.read_bytes())
-    assert_monotonic(tags)
-    got, source = frames(tags), frames(read_tags(source_flv.read_bytes()))
+    assert_tracks_monotonic(tags)
+    got, source = media(tags), media(read_tags(source_flv.read_bytes()))
     split = len(got) - len(source)
     assert split > 0, "the first session is missing"
     assert [t.payload for t in got[:split]] == [t.payload for t in source[:split]], "first session altered"
@@ -191,9 +171,9 @@ def test_a_full_disk_errors_the_recording_while_the_target_gets_every_byte(
     finished = daemon.wait_for("recording_finished", timeout=20)
     assert finished["complete"] is False
     path = Path(finished["path"])
-    assert files(small_disk / "studio") == [path.name]
-    kept = frames(read_tags(path.read_bytes()))
-    source = frames(read_tags(source_flv.read_bytes()))
+    assert recording_files(small_disk / "studio") == [path.name]
+    kept = media(read_tags(path.read_bytes()))
+    source = media(read_tags(source_flv.read_bytes()))
     assert 0 < len(kept) < len(source)
     assert [t.payload for t in kept] == [t.payload for t in source[: len(kept)]]
     assert packets(path) == pictures_and_sounds(read_tags(path.read_bytes()))
@@ -224,12 +204,12 @@ def test_a_daemon_killed_mid_recording_leaves_a_playable_part_that_the_next_star
     assert recovered["action"] == "finalised" and recovered["part"] == str(part)
     assert recovered["torn_bytes"] >= 43 and recovered["size"] <= whole
     path = Path(recovered["path"])
-    assert path == part.with_suffix("") and files(folder) == [path.name]
-    kept = frames(read_tags(path.read_bytes()))
-    source = frames(read_tags(source_flv.read_bytes()))
+    assert path == part.with_suffix("") and recording_files(folder) == [path.name]
+    kept = media(read_tags(path.read_bytes()))
+    source = media(read_tags(source_flv.read_bytes()))
     assert 0 < len(kept) < len(source)
     assert [t.payload for t in kept] == [t.payload for t in source[: len(kept)]]
-    values = on_metadata(path)
+    values = metadata_of(path)
     assert values["filesize"] == path.stat().st_size
     assert abs(duration(path) - values["duration"]) <= 0.5 and values["duration"] > 0
     assert packets(path) == pictures_and_sounds(read_tags(path.read_bytes()))
@@ -248,9 +228,9 @@ def test_sigterm_mid_recording_finalises_the_file_and_exits_in_time(
         publisher.stop()
     finished = daemon.wait_for("recording_finished", timeout=1)
     path = Path(finished["path"])
-    assert files(tmp_path / "studio") == [path.name]
+    assert recording_files(tmp_path / "studio") == [path.name]
     assert packets(path) == pictures_and_sounds(read_tags(path.read_bytes()))
-    assert on_metadata(path)["filesize"] == path.stat().st_size
+    assert metadata_of(path)["filesize"] == path.stat().st_size
 
 
 def test_recordings_default_to_the_state_directory_and_work_on_a_read_only_system(
@@ -295,7 +275,7 @@ def test_mp4_recordings_are_remuxed_and_checked_before_the_flv_goes(
     remuxed = daemon.wait_for("recording_remuxed", timeout=60)
 
     path = Path(remuxed["path"])
-    assert path.suffix == ".mp4" and files(tmp_path / "studio") == [path.name]
+    assert path.suffix == ".mp4" and recording_files(tmp_path / "studio") == [path.name]
     info = probe(path)
     assert info["format"]["format_name"].startswith("mov,mp4")
     assert sorted(s["codec_name"] for s in info["streams"]) == ["aac", "h264"]
@@ -335,7 +315,7 @@ def test_retention_removes_the_oldest_recordings_and_never_the_active_one(
 
     new = Path(finished["path"])
     assert retention["deleted"] == [old[0].name, old[1].name]
-    assert files(folder) == sorted([old[2].name, new.name, active.name, notes.name])
+    assert recording_files(folder) == sorted([old[2].name, new.name, active.name, notes.name])
     assert daemon.terminate(timeout=5) == 0
 
 
@@ -364,7 +344,7 @@ async def test_a_remux_interrupted_by_the_last_run_is_done_at_the_next_start(
     recordings.recover()
     await asyncio.wait_for(recordings.drain(), 60)
 
-    assert files(folder) == ["20261129T181653Z.mp4"]
+    assert recording_files(folder) == ["20261129T181653Z.mp4"]
     [news] = ready
     assert news.path == str(folder / "20261129T181653Z.mp4") and news.format == "mp4"
     assert abs(news.duration - duration(source_flv)) <= 0.5
@@ -380,5 +360,5 @@ async def test_an_mp4_that_does_not_check_out_is_removed_and_the_flv_kept(source
     (tmp_path / "20261129T181653Z.mp4.part").write_bytes(b"")
     with pytest.raises(RemuxError, match="the MP4 lasts"):
         await remux(str(flv), expected_duration=60.0)  # not the FLV's duration: the check must fail
-    assert files(tmp_path) == [flv.name]
+    assert recording_files(tmp_path) == [flv.name]
     assert flv.read_bytes() == source_flv.read_bytes()

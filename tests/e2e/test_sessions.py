@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.ffmpeg import FfmpegProcess
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port, wait_until
-from tests.support.relay_proc import RelayProcess
+from testbed.ffmpeg import FfmpegProcess
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port, wait_until
+from testbed.relay_proc import RelayProcess
 
 pytestmark = pytest.mark.e2e
 

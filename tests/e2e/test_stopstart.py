@@ -35,9 +35,9 @@ import pytest
 import yaml
 
 from tests.support.delayproxy import DelayProxy
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess, write_config
 from tests.support.sessions import NGINX_APP, LiveStreamPeers, Received, TargetPeer, assert_all_received, run_session
 
 pytestmark = pytest.mark.e2e

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pytest
 
+from testbed.ffmpeg import start_publish
+from testbed.ports import free_port
+from testbed.relay_proc import REPO, RelayProcess, write_config
 from tests.support.fakeplatform import FakePlatform
-from tests.support.ffmpeg import start_publish
 from tests.support.notify_socket import NotifySocket
-from tests.support.ports import free_port
-from tests.support.relay_proc import REPO, RelayProcess, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
+from testbed.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port
+from testbed.relay_proc import REPO, RelayProcess, write_config
 from tests.support.flvcheck import assert_same_media
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import REPO, RelayProcess, write_config
 from tests.support.tls import Stunnel, TestPki, make_pki
 
 pytestmark = pytest.mark.e2e

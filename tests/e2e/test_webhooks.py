@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from relay.config import Secret, WebhookConfig
 from relay.api.webhooks import WebhookDispatcher, sign, verify
+from relay.config import Secret, WebhookConfig
 from relay.status import StatusChange
-from tests.support.ffmpeg import publish_with_ffmpeg
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess
+from testbed.ffmpeg import publish_with_ffmpeg
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.unit.test_status import ACTIVE, IDLE
 

@@ -25,7 +25,7 @@ import contextlib
 import socket
 import threading
 
-from tests.support.background import BackgroundServer
+from testbed.background import BackgroundServer
 
 
 class DelayProxy(BackgroundServer):

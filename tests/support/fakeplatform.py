@@ -25,7 +25,7 @@ from relay.rtmp import messages as m
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
 from relay.rtmp.server import ServerConnection
-from tests.support.background import BackgroundServer
+from testbed.background import BackgroundServer
 
 RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
 

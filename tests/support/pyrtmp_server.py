@@ -53,7 +53,7 @@ for _handler in [h for h in _root.handlers if h not in _root_handlers]:
 for _name in [n for n in logging.root.manager.loggerDict if n == "pyrtmp" or n.startswith("pyrtmp.")]:
     logging.getLogger(_name).setLevel(logging.WARNING)
 
-from tests.support.background import BackgroundServer  # noqa: E402
+from testbed.background import BackgroundServer  # noqa: E402
 
 # Message types MessageFactory decodes: a NotImplementedError on one of these is a payload it
 # cannot parse, not a type it does not know.

@@ -1,4 +1,4 @@
-"""Shared by the recorder tests: a small show of hand-made tags, and file checks."""
+"""Shared by the recording tests (unit and end to end): a small show of hand-made tags, and file checks."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def show(frames: int = 30, start: int = 0, size: int = 200) -> list[Tag]:
 
 
 def media(tags: list[Tag]) -> list[Tag]:
+    """Audio and video frames: no sequence headers, no script data."""
     return [t for t in tags if t.kind in (AUDIO, VIDEO) and not t.is_header]
 
 
@@ -43,4 +44,4 @@ def metadata_of(path: Path | str) -> dict[str, object]:
 def assert_tracks_monotonic(tags: list[Tag]) -> None:
     for kind in (AUDIO, VIDEO):
         stamps = [t.timestamp for t in tags if t.kind == kind]
-        assert stamps == sorted(stamps), f"kind {kind} goes backwards"
+        assert stamps == sorted(stamps), f"{'audio' if kind == AUDIO else 'video'} timestamps go backwards"

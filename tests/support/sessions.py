@@ -38,12 +38,12 @@ from typing import Any
 from relay.flv import SCRIPT, encode_tag, file_header, is_metadata, read_tags
 from tests.support.delayproxy import DelayProxy
 from tests.support.fakeplatform import FakePlatform, PlatformConnection
-from tests.support.ffmpeg import FfmpegListener, FfmpegProcess, published_seconds, start_publish
+from testbed.ffmpeg import FfmpegListener, FfmpegProcess, published_seconds, start_publish
 from tests.support.flvcheck import assert_same_media, assert_starts_decodable, describe
-from tests.support.nginx import NginxRtmp
-from tests.support.ports import wait_until
+from testbed.nginx import NginxRtmp
+from testbed.ports import wait_until
 from tests.support.probe import ffprobe_streams
-from tests.support.relay_proc import RelayProcess
+from testbed.relay_proc import RelayProcess
 
 NGINX_APP = "rec"  # the recording application of the show's nginx
 LISTENER_APP = "live"

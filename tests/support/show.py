@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.ffmpeg import FfmpegProcess
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port, wait_until
-from tests.support.relay_proc import RelayProcess, write_config
+from testbed.ffmpeg import FfmpegProcess
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port, wait_until
+from testbed.relay_proc import RelayProcess, write_config
 
 INGEST_KEY = "show-ingest-KEY-71c0e5a9f2"
 TARGET_KEY = "show-target-KEY-0d4b8e61aa"

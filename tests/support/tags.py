@@ -55,3 +55,8 @@ def script(ts: int = 0) -> Tag:
 def is_header_or_script(tag: Tag) -> bool:
     """What the queue never drops: sequence headers and script data."""
     return tag.is_header or tag.kind == SCRIPT
+
+
+def same_objects(a: list[Tag], b: list[Tag]) -> bool:
+    """The same Tag objects (not equal copies), in the same order: what fan-out shares instead of copying."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))

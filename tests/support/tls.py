@@ -15,7 +15,7 @@ from pathlib import Path
 
 import trustme
 
-from tests.support.ports import accepts_connections, free_port, wait_until
+from testbed.ports import accepts_connections, free_port, wait_until
 
 STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel") or "stunnel4"
 

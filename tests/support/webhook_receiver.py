@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from relay.api.webhooks import SIGNATURE_HEADER, verify
-from tests.support.background import BackgroundServer
+from testbed.background import BackgroundServer
 
 
 class WebhookReceiver(BackgroundServer):

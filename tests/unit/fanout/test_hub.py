@@ -13,6 +13,7 @@ from tests.support.tags import (
     inter,
     keyframe,
     metadata,
+    same_objects,
     video_header,
 )
 
@@ -30,10 +31,6 @@ class Recorder:
             self.on_offer(tag)
 
 
-def _same(a: list[Tag], b: list[Tag]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
 def test_publish_offers_the_same_tag_objects_to_every_subscriber_in_order() -> None:
     hub = Hub("main")
     subs = [Recorder() for _ in range(6)]
@@ -43,7 +40,7 @@ def test_publish_offers_the_same_tag_objects_to_every_subscriber_in_order() -> N
     for tag in tags:
         hub.publish(tag)
     for sub in subs:
-        assert _same(sub.tags, tags)
+        assert same_objects(sub.tags, tags)
 
 
 def test_subscribers_are_offered_in_join_order() -> None:
@@ -65,7 +62,7 @@ def test_join_returns_the_init_burst() -> None:
     meta, vh, ah, k, a, p = metadata(), video_header(), audio_header(), keyframe(0), audio(10), inter(33)
     for tag in (ah, vh, inter(0), meta, k, a, p):  # the inter frame before k is not in the burst
         hub.publish(tag)
-    assert _same(hub.join(Recorder()), [meta, vh, ah, k, a, p])
+    assert same_objects(hub.join(Recorder()), [meta, vh, ah, k, a, p])
 
 
 def test_join_uses_the_given_state() -> None:
@@ -74,7 +71,7 @@ def test_join_uses_the_given_state() -> None:
     state.update(k)
     hub = Hub("main", state)
     assert hub.state is state
-    assert _same(hub.join(Recorder()), [k])
+    assert same_objects(hub.join(Recorder()), [k])
 
 
 def test_a_later_subscriber_is_offered_only_later_tags() -> None:
@@ -85,12 +82,12 @@ def test_a_later_subscriber_is_offered_only_later_tags() -> None:
     for tag in before:
         hub.publish(tag)
     burst = hub.join(late)
-    assert _same(burst, before)  # what it missed comes as the burst, not as offers
+    assert same_objects(burst, before)  # what it missed comes as the burst, not as offers
     after = [inter(66), keyframe(2000)]
     for tag in after:
         hub.publish(tag)
-    assert _same(late.tags, after)
-    assert _same(early.tags, before + after)
+    assert same_objects(late.tags, after)
+    assert same_objects(early.tags, before + after)
 
 
 def test_joining_twice_subscribes_once() -> None:
@@ -126,10 +123,10 @@ def test_leave_during_publish_is_safe() -> None:
     first = keyframe(0)
     hub.publish(first)
     # The tag in flight reaches everyone who was subscribed when it was published.
-    assert _same(a.tags, [first]) and _same(b.tags, [first]) and _same(c.tags, [first])
+    assert same_objects(a.tags, [first]) and same_objects(b.tags, [first]) and same_objects(c.tags, [first])
     second = inter(33)
     hub.publish(second)
-    assert _same(a.tags, [first]) and _same(b.tags, [first, second]) and _same(c.tags, [first])
+    assert same_objects(a.tags, [first]) and same_objects(b.tags, [first, second]) and same_objects(c.tags, [first])
     assert hub.subscribers == (b,)
 
 
@@ -147,11 +144,11 @@ def test_join_during_publish_gets_the_tag_in_flight_once() -> None:
     k = keyframe(0)
     hub.publish(k)
     # The state was updated before the offers, so the newcomer's burst holds k; it is not offered k again.
-    assert _same(bursts[0], [k])
+    assert same_objects(bursts[0], [k])
     assert newcomer.tags == []
     p = inter(33)
     hub.publish(p)
-    assert _same(newcomer.tags, [p])
+    assert same_objects(newcomer.tags, [p])
 
 
 def test_publish_without_subscribers_still_updates_the_state() -> None:
@@ -159,7 +156,7 @@ def test_publish_without_subscribers_still_updates_the_state() -> None:
     vh, k = video_header(), keyframe()
     hub.publish(vh)
     hub.publish(k)
-    assert _same(hub.state.init_burst(), [vh, k])
+    assert same_objects(hub.state.init_burst(), [vh, k])
 
 
 # --- senders: each tag wrapped once, for every target ---------------------------------------
@@ -198,7 +195,7 @@ def test_senders_share_one_wrapper_per_tag_and_plain_subscribers_still_get_the_t
     for sender in senders:
         assert [m.tag for m in sender.messages] == tags
         assert all(m is n for m, n in zip(sender.messages, senders[0].messages, strict=True))
-    assert _same(recorder.tags, tags)
+    assert same_objects(recorder.tags, tags)
     assert hub.senders == tuple(senders) and hub.subscribers == (recorder,)
 
 

@@ -17,6 +17,7 @@ from tests.support.tags import (
     is_header_or_script,
     keyframe,
     metadata,
+    same_objects,
     script,
     video_header,
 )
@@ -35,10 +36,6 @@ def _push_all(queue: TargetQueue, tags: list[Tag]) -> None:
         queue.push(tag)
 
 
-def _same(a: list[Tag], b: list[Tag]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
 def _counters(queue: TargetQueue) -> tuple[int, int, int]:
     return queue.dropped_frames, queue.dropped_bytes, queue.drop_events
 
@@ -52,7 +49,7 @@ def test_fifo_under_the_bound() -> None:
     _push_all(queue, tags)
     assert len(queue) == len(tags)
     assert queue.bytes == sum(len(t.payload) for t in tags)
-    assert _same(queue.pop_all(), tags)
+    assert same_objects(queue.pop_all(), tags)
     assert _counters(queue) == (0, 0, 0)
     assert queue.behind_since is None
 
@@ -65,14 +62,14 @@ def test_pop_all_empties() -> None:
     assert queue.pop_all() == []
     k = keyframe(66)
     queue.push(k)
-    assert _same(queue.pop_all(), [k])
+    assert same_objects(queue.pop_all(), [k])
 
 
 def test_exactly_at_the_bounds_nothing_is_dropped() -> None:
     queue = _queue(100, 1000)
     tags = [keyframe(0, size=50), inter(1000, size=50)]  # 100 bytes, 1000 ms: at, not over
     _push_all(queue, tags)
-    assert _same(queue.pop_all(), tags)
+    assert same_objects(queue.pop_all(), tags)
     assert _counters(queue) == (0, 0, 0)
 
 
@@ -96,7 +93,7 @@ def test_over_max_bytes_drops_queued_frames_and_resumes_at_the_next_keyframe() -
     k1, a1 = keyframe(2000, size=30), audio(2010, size=20)
     _push_all(queue, [k1, a1])
     assert not queue.waiting_for_keyframe
-    assert _same(queue.pop_all(), [vh, ah, k1, a1])
+    assert same_objects(queue.pop_all(), [vh, ah, k1, a1])
     assert queue.bytes == 0
     assert queue.behind_since is None  # caught up again
     assert _counters(queue) == (7, 180, 1)
@@ -122,7 +119,7 @@ def test_a_keyframe_that_passes_the_bound_is_kept() -> None:
     assert not queue.waiting_for_keyframe  # the target resumes right at the kept keyframe
     p2 = inter(99, size=10)
     queue.push(p2)
-    assert _same(queue.pop_all(), [vh, p1, p2])
+    assert same_objects(queue.pop_all(), [vh, p1, p2])
 
 
 def test_a_lone_keyframe_over_the_bound_is_not_a_drop() -> None:
@@ -131,7 +128,7 @@ def test_a_lone_keyframe_over_the_bound_is_not_a_drop() -> None:
     queue.push(k)
     assert _counters(queue) == (0, 0, 0)  # nothing was lost: no drop event either
     assert queue.behind_since is None
-    assert _same(queue.pop_all(), [k])
+    assert same_objects(queue.pop_all(), [k])
 
 
 def test_headers_are_never_dropped_but_a_superseded_one_goes_with_its_frames() -> None:
@@ -151,7 +148,7 @@ def test_headers_are_never_dropped_but_a_superseded_one_goes_with_its_frames() -
     assert queue.dropped_frames == 4
     k1 = keyframe(2000, size=10)
     queue.push(k1)
-    assert _same(queue.pop_all(), [meta, ah, vh2, k1])
+    assert same_objects(queue.pop_all(), [meta, ah, vh2, k1])
 
 
 def test_a_header_is_kept_while_frames_that_need_it_are_queued() -> None:
@@ -159,14 +156,14 @@ def test_a_header_is_kept_while_frames_that_need_it_are_queued() -> None:
     vh, k0, p0, vh2, k1 = video_header(0), keyframe(0), inter(33), video_header(66), keyframe(66)
     tags = [vh, k0, p0, vh2, k1]
     _push_all(queue, tags)  # under the bound: nothing is superseded, the codec changes mid-queue
-    assert _same(queue.pop_all(), tags)
+    assert same_objects(queue.pop_all(), tags)
 
 
 def test_only_the_latest_metadata_is_queued() -> None:
     queue = _queue(BIG, BIG)
     m0, vh, k0, m1, p0, m2 = metadata(0), video_header(0), keyframe(0), metadata(10), inter(33), metadata(40)
     _push_all(queue, [m0, vh, k0, m1, p0, m2])
-    assert _same(queue.pop_all(), [vh, k0, p0, m2])
+    assert same_objects(queue.pop_all(), [vh, k0, p0, m2])
     assert _counters(queue) == (0, 0, 0)  # no media was lost
 
 
@@ -213,11 +210,11 @@ def test_old_header_timestamps_do_not_count_as_queued_time() -> None:
     burst = [metadata(0), video_header(0), audio_header(0), keyframe(hour), audio(hour + 10), inter(hour + 33)]
     _push_all(queue, burst)
     assert _counters(queue) == (0, 0, 0)
-    assert _same(queue.pop_all(), burst)
+    assert same_objects(queue.pop_all(), burst)
     # The same for a header re-sent mid-stream with an old (or zero) timestamp.
     late = [video_header(0), inter(hour + 66), audio(hour + 70)]
     _push_all(queue, late)
-    assert _same(queue.pop_all(), late)
+    assert same_objects(queue.pop_all(), late)
     assert _counters(queue) == (0, 0, 0)
 
 
@@ -225,7 +222,7 @@ def test_timestamp_wrap_is_not_a_long_queue() -> None:
     queue = _queue(BIG, 1000)
     tags = [keyframe((1 << 32) - 20), audio((1 << 32) - 10), inter(13), audio(20)]
     _push_all(queue, tags)
-    assert _same(queue.pop_all(), tags)
+    assert same_objects(queue.pop_all(), tags)
     assert _counters(queue) == (0, 0, 0)
 
 
@@ -239,7 +236,7 @@ def test_audio_only_stream_resumes_at_the_next_audio_frame() -> None:
     assert not queue.waiting_for_keyframe  # there is no keyframe to wait for
     a3 = audio(69, size=20)
     queue.push(a3)
-    assert _same(queue.pop_all(), [ah, a3])
+    assert same_objects(queue.pop_all(), [ah, a3])
 
 
 def test_clear_does_not_count_drops() -> None:
@@ -256,7 +253,7 @@ def test_clear_does_not_count_drops() -> None:
     # After clear the queue takes whatever comes: a new connection starts with the init burst.
     p = inter(99, size=10)
     queue.push(p)
-    assert _same(queue.pop_all(), [p])
+    assert same_objects(queue.pop_all(), [p])
 
 
 def test_clear_with_frames_queued_counts_nothing() -> None:

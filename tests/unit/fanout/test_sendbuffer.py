@@ -7,7 +7,7 @@ from relay.fanout.hub import TRIM_AT, Hub
 from relay.fanout.queue import TargetQueue
 from relay.fanout.sendbuffer import SendBuffer
 from relay.flv import Tag, TagLike
-from tests.support.tags import audio, audio_header, inter, keyframe, metadata, script, video_header
+from tests.support.tags import audio, audio_header, inter, keyframe, metadata, same_objects, script, video_header
 
 BIG = 1 << 40
 HEADERS = (metadata(), video_header(), audio_header())
@@ -66,10 +66,6 @@ def caught_up(max_bytes: int = BIG, immediate: bool = False) -> tuple[Hub[Tag], 
     return hub, owner
 
 
-def _same(a: list[Tag], b: list[Tag]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
 def test_a_burst_of_tags_becomes_one_write_and_costs_nothing_per_tag() -> None:
     hub, owner = caught_up()
     assert owner.buffer.following and hub.followers == (owner.buffer,)
@@ -78,12 +74,12 @@ def test_a_burst_of_tags_becomes_one_write_and_costs_nothing_per_tag() -> None:
         hub.publish(tag)
     assert owner.calls() == (0, 0, 0) and owner.writes == []  # not one call per tag: the hub only appends
     owner.write()  # the target's slot came
-    assert len(owner.writes) == 1 and _same(owner.writes[0], burst)
+    assert len(owner.writes) == 1 and same_objects(owner.writes[0], burst)
     later = [inter(99), audio(80)]
     for tag in later:
         hub.publish(tag)
     owner.write()
-    assert _same(owner.writes[1], later)
+    assert same_objects(owner.writes[1], later)
     owner.write()  # nothing new: no write
     assert len(owner.writes) == 2
 
@@ -96,11 +92,11 @@ def test_headers_and_metadata_are_never_held_back() -> None:
     assert owner.writes == []
     header = video_header(40, size=20)
     hub.publish(header)  # a codec change: written at once, after what was gathered before it
-    assert owner.now == 1 and _same(owner.writes[0], [*before, header])
+    assert owner.now == 1 and same_objects(owner.writes[0], [*before, header])
     meta, text = metadata(50, size=30), script(51)
     hub.publish(meta)
     hub.publish(text)
-    assert _same(owner.writes[1], [meta]) and _same(owner.writes[2], [text])
+    assert same_objects(owner.writes[1], [meta]) and same_objects(owner.writes[2], [text])
     hub.publish(inter(66))
     assert len(owner.writes) == 3  # frames wait for the slot again
 
@@ -110,7 +106,7 @@ def test_a_repeated_sequence_header_is_taken_like_any_other() -> None:
     hub, owner = caught_up()
     again = video_header()  # the same bytes as before: a publisher that came back
     hub.publish(again)
-    assert owner.calls() == (0, 1, 0) and _same(owner.writes[0], [again])
+    assert owner.calls() == (0, 1, 0) and same_objects(owner.writes[0], [again])
 
 
 def test_write_interval_0_writes_every_tag_as_it_comes() -> None:
@@ -143,7 +139,7 @@ def test_a_blocked_target_queues_and_drops_at_a_keyframe_as_before() -> None:
     hub.publish(a1)
     owner.writable = True  # resumed: the owner drains
     owner.write()
-    assert _same(owner.writes[0], [k1, a1])  # it resumes at the keyframe
+    assert same_objects(owner.writes[0], [k1, a1])  # it resumes at the keyframe
     assert buffer.live and buffer.following
 
 
@@ -158,10 +154,10 @@ def test_what_was_fed_when_the_link_paused_goes_before_what_queued() -> None:
     for tag in queued:
         hub.publish(tag)
     owner.write()  # the slot comes while paused: what was gathered goes (one interval's worth at most)
-    assert _same(owner.writes[0], fed)
+    assert same_objects(owner.writes[0], fed)
     owner.writable = True
     owner.write()
-    assert _same(owner.writes[1], queued)
+    assert same_objects(owner.writes[1], queued)
 
 
 def test_held_for_a_switch_the_queue_drains_at_each_write() -> None:
@@ -172,7 +168,7 @@ def test_held_for_a_switch_the_queue_drains_at_each_write() -> None:
     for tag in tags:
         hub.publish(tag)
     assert owner.soon == 1  # the link still takes data: drain at the next slot
-    assert _same(buffer.take(True), tags)
+    assert same_objects(buffer.take(True), tags)
     buffer.settle(True, switching=True)
     assert not buffer.live  # still switching: keep queueing
     buffer.settle(True, switching=False)
@@ -190,7 +186,7 @@ def test_after_the_publisher_comes_back_frames_wait_for_its_first_keyframe() -> 
     k = keyframe(66)
     hub.publish(k)
     owner.write()
-    assert _same(owner.writes[0], [vh, k])
+    assert same_objects(owner.writes[0], [vh, k])
     assert owner.buffer.queue.dropped_frames == 0 and owner.buffer.queue.skipped_frames == 2
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from relay.config import LiveStreamConfig
 from relay.live.stream import LiveStream
 from tests.support.tags import audio_header, keyframe, metadata, video_header
@@ -19,13 +17,6 @@ TARGET = {"url": "rtmp://platform.example/live", "stream_key": "unit-target-KEY-
 class StubPublisher:
     def cut_off(self, reason: str) -> None:
         pass
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
-    net = FakeNetwork()
-    monkeypatch.setattr("relay.targets.supervisor.open_link", net.open_link)
-    return net
 
 
 def config(*targets: dict[str, Any]) -> LiveStreamConfig:

@@ -11,7 +11,7 @@ import pytest
 
 from relay.recording import files, names
 from relay.recording.remux import remux
-from tests.support.media import source_clip
+from testbed.media import source_clip
 from tests.support.recording import recording_files
 
 VICTIM = b"precious bytes the relay must never touch\n" * 100

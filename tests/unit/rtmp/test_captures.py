@@ -12,7 +12,7 @@ import pytest
 from relay import flv
 from relay.rtmp.events import ConnectRequest, Event, Media, PublishEnded, PublishRequest
 from relay.rtmp.server import ServerConnection
-from tests.captures import SOURCES, STREAM_KEY, read_capture
+from testbed.captures import SOURCES, STREAM_KEY, read_capture
 
 
 def serve(data: bytes, step: int | None) -> list[Event]:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from relay.rtmp.errors import HandshakeError, LocalProtocolError
 from relay.rtmp.handshake import ClientHandshake, ServerHandshake
-from tests.captures import read_capture
+from testbed.captures import read_capture
 
 SIZE = 1536
 # Roughly the first chunk of a connect command: what follows C2 on the wire.

@@ -29,7 +29,7 @@ from relay.rtmp.events import ConnectRequest, PublishRequest
 from relay.rtmp.handshake import ClientHandshake, ServerHandshake
 from relay.rtmp.limits import MAX_CHUNK_STREAMS, MAX_PENDING_BYTES, MAX_STREAMS, STREAM_OVERHEAD
 from relay.rtmp.server import ServerConnection
-from tests.captures import read_capture
+from testbed.captures import read_capture
 
 HANDSHAKE = 1 + 1536 + 1536
 PREFIX = 60_000  # connect, publish and the first media messages: where the state machine is

@@ -25,13 +25,6 @@ HEADERS = (metadata(), video_header(), audio_header())
 
 
 @pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
-    net = FakeNetwork()
-    monkeypatch.setattr("relay.targets.supervisor.open_link", net.open_link)
-    return net
-
-
-@pytest.fixture
 def logs() -> AsyncIterator[list[dict[str, Any]]]:
     with capture_logs() as captured:
         yield captured

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.ports import free_port, is_listening, wait_until
+from testbed.ports import free_port, is_listening, wait_until
 
 _FFMPEG = ("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from relay.flv import AUDIO, VIDEO, read_tags
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 MEDIA_CACHE = REPO_ROOT / ".cache" / "media"
 
 # 6 s of 640x360 30 fps H.264 High with B-frames and a keyframe exactly every 2 s, plus

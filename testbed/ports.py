@@ -18,6 +18,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def distinct_ports() -> tuple[int, int]:
+    """Two free ports that differ (the OS may hand the same one out twice in a row)."""
+    first = free_port()
+    while (second := free_port()) == first:
+        pass
+    return first, second
+
+
 def wait_until(
     condition: Callable[[], bool],
     timeout: float,
@@ -68,3 +76,4 @@ def is_listening(port: int) -> bool:
             if len(fields) > 3 and fields[3] == _LISTEN and fields[1].rsplit(":", 1)[1] == wanted:
                 return True
     return False
+

@@ -1,4 +1,4 @@
-"""The real RTMP publish sessions tests read: tests/fixtures/captures/ (see its README.md).
+"""The real RTMP publish sessions the tests and the fuzzer read: tests/fixtures/captures/ (see its README.md).
 
 They are committed with the project, so every checkout has them; a missing one is a test
 failure, never a skip. `bash scripts/record-captures` records them again.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-CAPTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "captures"
+CAPTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "captures"
 RERECORD = "bash scripts/record-captures (see tests/fixtures/captures/README.md)"
 STREAM_KEY = "capture-key"
 

@@ -19,7 +19,7 @@ import contextlib
 import socket
 import threading
 
-from tests.support.background import BackgroundServer
+from testbed.background import BackgroundServer
 
 CHUNK = 2500  # bytes per read; at 50 KB/s one read every 50 ms
 RCVBUF = 4096  # the kernel doubles it
