@@ -16,6 +16,9 @@ Browsers cannot send a bearer header when opening a page, so GET requests may al
 the token in a cookie, set by the small sign-in form that GET / shows to a browser
 without it (SameSite=Strict, HttpOnly); POST /api/v1/reload takes the header only. Wrong
 tokens are counted per address: past `failed_sign_ins_per_minute`, 429 for the minute.
+
+Answers are built from objects that hold no key; their string values (never their
+names) are scrubbed once more on the way out (redaction.py).
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from relay.api.guard import (
 )
 from relay.api.history import RateHistory
 from relay.api.metrics import CONTENT_TYPE, RelayCollector, make_registry, render
+from relay.api.redaction import ScrubbedMetrics, scrub_values
 from relay.api.webhooks import WebhookStats
 from relay.config import HttpConfig
 from relay.runtime.logs import get_logger
-from relay.secret import Secret, redact
+from relay.secret import Secret
 from relay.status import RelaySnapshot, ReloadResult
 
 KEEPALIVE_TIMEOUT = 15.0  # seconds an idle keep-alive connection is kept (the page polls every 2 s)
@@ -279,8 +283,8 @@ class HttpServer:
                                  status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
-        body = redact(render(self.registry).decode(), self.source.known_secrets())
-        return web.Response(text=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
+        body = render(ScrubbedMetrics(self.registry, self.source.known_secrets()))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
 
     async def _live_streams(self, request: web.Request) -> web.StreamResponse:
         snap = self.source.snapshot()
@@ -310,7 +314,7 @@ class HttpServer:
         return self._json({"data": result.to_json()}, status=200 if result.ok else 422)
 
     def _json(self, data: Any, status: int = 200) -> web.Response:
-        text = redact(json.dumps(data, separators=(",", ":")), self.source.known_secrets())
+        text = json.dumps(scrub_values(data, self.source.known_secrets()), separators=(",", ":"))
         return web.Response(text=text, status=status, content_type="application/json",
                             headers={"Cache-Control": "no-store"})
 

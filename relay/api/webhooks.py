@@ -11,7 +11,8 @@ counted. The relay never waits for a receiver.
 Signature (Mux's documented scheme): `Mux-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
 "<t>.<raw body>" keyed with the webhook's secret>`, computed for each attempt. Bodies
 never carry a stream key: they are built from status snapshots (which hold none), and
-every known key is scrubbed from them as a last line of defence. A webhook's url is shown, in logs and
+the string values of every body are scrubbed of known keys as a last line of defence
+(never its field names: relay/api/redaction.py). A webhook's url is shown, in logs and
 answers, as its origin only (scheme://host[:port]): its path is often a secret.
 """
 
@@ -35,11 +36,12 @@ import aiohttp
 from yarl import URL
 
 from relay import __version__
+from relay.api.redaction import scrub_values
 from relay.config import WebhookConfig
 from relay.config.values import url_origin
 from relay.fanout.backoff import Backoff
 from relay.runtime.logs import get_logger
-from relay.secret import Secret, redact
+from relay.secret import Secret
 from relay.status import StatusChange
 
 SIGNATURE_HEADER = "Mux-Signature"
@@ -267,8 +269,7 @@ class WebhookDispatcher:
         """Queue the event for every endpoint (never blocks)."""
         if not self.endpoints:
             return
-        text = json.dumps(event_body(change), separators=(",", ":"))
-        body = redact(text, self._secrets()).encode()
+        body = json.dumps(scrub_values(event_body(change), self._secrets()), separators=(",", ":")).encode()
         event = _Event(change.type, body)
         for endpoint in self.endpoints:
             endpoint.push(event)
