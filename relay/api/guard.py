@@ -279,6 +279,8 @@ def origin_refusal(method: str, headers: Any) -> str | None:
     origin = headers.get("Origin")
     if origin is None:
         return None  # not a browser (curl, relay reload, Prometheus)
+    if origin == "null" and headers.get("Sec-Fetch-Site", "").lower() == "same-origin":
+        return None  # a browser's own form under a strict referrer policy (a page cannot set Sec-Fetch-*)
     try:
         parts = urlsplit(origin)
         origin_port = parts.port

@@ -56,7 +56,9 @@ API = "/api/v1"
 _STATIC = {"app.js": "text/javascript", "style.css": "text/css", "openapi.yaml": "application/yaml"}
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: browsers then send the page's own Origin on its POSTs
+    # (no-referrer makes it "null", which the Origin check cannot tell from a sandboxed frame's).
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                 "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
