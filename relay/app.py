@@ -6,8 +6,8 @@ in all or nothing.
 
 The HTTP server (status API, metrics, page: relay/api/server.py), the webhook dispatcher
 and the 2-s sampler (stream health, sparkline samples) run on the same loop; they read
-only snapshots. `http` settings apply on restart, like the listen addresses; webhooks
-follow a reload.
+only snapshots. `http` settings apply on restart, like the listen addresses, except its
+token, which follows a reload (relay/reload.py); webhooks follow a reload.
 
 SIGUSR1 writes the status snapshot (every live stream and target) and the event loop's
 worst stall to the log.
@@ -129,7 +129,7 @@ class Relay:
         await self.webhooks.start()
         http = self.config.http
         if http.listen_port is not None:
-            self.http = HttpServer(self, http)
+            self.http = HttpServer(self, http, token=lambda: self.config.http.token)
             await self.http.start()
             self._log_listening("http", self.http.sockets)
         self.recordings.recover()

@@ -12,7 +12,9 @@ Live streams and targets whose config did not change keep broadcasting (a target
 only keeps its connection: relay/live/stream.py); a live stream whose stream key changed
 has its publisher cut off (the old key is revoked; no reconnect window), and so has a live
 stream that left the config. The ingest's limits and app apply to connections that
-arrive after the reload; listen addresses and `http` only on restart. With an RTMPS
+arrive after the reload; listen addresses and `http` only on restart, except the HTTP
+token (token, token_file, token_env), which is in force, and the old one refused, as
+soon as the reload is done: a token is rotated because it leaked. With an RTMPS
 ingest, every reload loads the certificate chain again (a renewed certificate under the
 same path) into a fresh SSLContext for new connections.
 """
@@ -25,7 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from relay.api.webhooks import WebhookDispatcher
-from relay.config import ConfigError, LiveStreamConfig, RelayConfig, ServerConfig, load_config, summarize
+from relay.config import (
+    ConfigError,
+    HttpConfig,
+    LiveStreamConfig,
+    RelayConfig,
+    ServerConfig,
+    load_config,
+    summarize,
+)
+from relay.config.values import is_loopback
 from relay.ingest.listeners import Ingest, server_tls_context
 from relay.live.stream import LiveStream, Reconfiguration
 from relay.runtime.logs import add_known_secrets, get_logger
@@ -75,9 +86,11 @@ async def reload_config(relay: Reloadable, path: str) -> ReloadResult:
             reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
             return _failed((f"{path}: server.tls_cert_file: the RTMPS certificate chain "
                             f"and key do not load ({reason}); kept the current one",))
-    if new.http != relay.config.http:
-        notes.append("http settings apply on restart")
-    new = new.model_copy(update={"server": server, "http": relay.config.http})
+    http, http_notes = http_for(relay.config.http, new.http)
+    notes += http_notes
+    if http.token != relay.config.http.token:
+        log.info("http_token_changed", token_set=http.token is not None)
+    new = new.model_copy(update={"server": server, "http": http})
     plan = prepare(relay, new)
     plan.tls_context = tls_context
     changes = swap(relay, plan)
@@ -107,6 +120,23 @@ def server_for(old: ServerConfig, new: ServerConfig) -> tuple[ServerConfig, list
         # The RTMPS listener runs on until a restart: keep serving the current certificate.
         update.update(tls_cert_file=old.tls_cert_file, tls_key_file=old.tls_key_file)
     return (new.model_copy(update=update) if update else new), notes
+
+
+_TOKEN_FIELDS = ("token_inline", "token_file", "token_env")
+
+
+def http_for(old: HttpConfig, new: HttpConfig) -> tuple[HttpConfig, list[str]]:
+    """The http section to run with: the running one, with the new file's token."""
+    notes = []
+    token = {name: getattr(new, name) for name in _TOKEN_FIELDS}
+    merged = old.model_copy(update=token)
+    if merged.token is None and old.listen is not None and not is_loopback(old.listen.host):
+        # The server listens beyond this machine until a restart: it must not lose its guard.
+        notes.append("http: the token stays until restart, as http still listens beyond this machine")
+        merged = old
+    if merged != new.model_copy(update={name: getattr(merged, name) for name in _TOKEN_FIELDS}):
+        notes.append("http settings other than the token apply on restart")
+    return merged, notes
 
 
 def prepare(relay: Reloadable, new: RelayConfig) -> ReloadPlan:

@@ -8,7 +8,10 @@ change also goes out as a signed webhook (webhooks.py). The sampler (sampler.py)
 every 2 s: stream-health checks and the bitrate history (history.py) the page draws.
 
 Modules:
-- server.py: the HTTP server, its guard (caps, token) and routes;
+- server.py: the HTTP server, its middlewares (token, Host/Origin) and routes;
+- guard.py: connection caps per address and in total, the request deadline, the Host and
+  Origin checks, wrong-token counting; bounded log lines;
+- redaction.py: the last scrub of answers, metrics and webhook bodies, on values only;
 - metrics.py: the Prometheus collector, one snapshot per scrape;
 - webhooks.py: Mux-style signed webhooks, in order per live stream, retried, bounded;
 - sampler.py: the 2 s tick: health checks, rate samples, a loop heartbeat;

@@ -139,6 +139,6 @@ def make_registry(collector: RelayCollector) -> CollectorRegistry:
     return registry
 
 
-def render(registry: CollectorRegistry) -> bytes:
+def render(registry: Collector) -> bytes:
     """The Prometheus text exposition of everything in `registry`."""
     return generate_latest(registry)

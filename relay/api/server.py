@@ -5,14 +5,20 @@ aiohttp serves it on the relay's own event loop, so it must never hold that loop
   on the number of live streams and targets, never on how long the relay has run;
 - requests are bounded (`max_request_bytes`, aiohttp's header limits), a client gets
   `request_timeout` seconds to send a whole request (a slow-loris connection is cut),
-  idle keep-alive connections are closed, and at most MAX_CONNECTIONS are open at once
-  (more are refused at accept).
+  idle keep-alive connections are closed, and connections are capped per address and in
+  total (guard.py);
+- a request whose Host is not this relay's (DNS rebinding) is answered 421, and one that
+  changes something from another site (Origin, Sec-Fetch-Site) 403 (guard.py).
 
 A bearer token (`http.token`), when set, guards everything but /healthz, compared in
-constant time. Browsers cannot send a bearer header when opening a page, so GET
-requests may also carry the token in a cookie, set by the small sign-in form that GET /
-shows to a browser without it (SameSite=Strict, HttpOnly); POST /api/v1/reload takes
-the header only.
+constant time; it follows a config reload (the token source is read at every request).
+Browsers cannot send a bearer header when opening a page, so GET requests may also carry
+the token in a cookie, set by the small sign-in form that GET / shows to a browser
+without it (SameSite=Strict, HttpOnly); POST /api/v1/reload takes the header only. Wrong
+tokens are counted per address: past `failed_sign_ins_per_minute`, 429 for the minute.
+
+Answers are built from objects that hold no key; their string values (never their
+names) are scrubbed once more on the way out (redaction.py).
 """
 
 from __future__ import annotations
@@ -21,20 +27,28 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from relay.config import HttpConfig
+from relay.api.guard import (
+    Connections,
+    GuardedConnection,
+    SignInFailures,
+    address_key,
+    host_refusal,
+    origin_refusal,
+)
 from relay.api.history import RateHistory
-from relay.runtime.logs import get_logger
 from relay.api.metrics import CONTENT_TYPE, RelayCollector, make_registry, render
+from relay.api.redaction import ScrubbedMetrics, scrub_values
 from relay.api.webhooks import WebhookStats
-from relay.secret import Secret, redact
+from relay.config import HttpConfig
+from relay.runtime.logs import get_logger
+from relay.secret import Secret
 from relay.status import RelaySnapshot, ReloadResult
 
-MAX_CONNECTIONS = 64  # open HTTP connections at once; more are refused at accept
 KEEPALIVE_TIMEOUT = 15.0  # seconds an idle keep-alive connection is kept (the page polls every 2 s)
 SHUTDOWN_TIMEOUT = 1.0
 COOKIE = "relay_token"
@@ -42,7 +56,9 @@ API = "/api/v1"
 _STATIC = {"app.js": "text/javascript", "style.css": "text/css", "openapi.yaml": "application/yaml"}
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: browsers then send the page's own Origin on its POSTs
+    # (no-referrer makes it "null", which the Origin check cannot tell from a sandboxed frame's).
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                 "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
@@ -88,110 +104,26 @@ def _static(name: str) -> bytes:
     return (resources.files("relay.api.web") / name).read_bytes()
 
 
-class _Connection(asyncio.Protocol):
-    """aiohttp's protocol for one connection, with a cap on connections and a request deadline.
-
-    aiohttp has no deadline for receiving a request's headers: the timer here starts when
-    the connection opens, and again when a later request's first bytes arrive, and stops
-    when aiohttp hands the request to the handlers (the middleware calls
-    `request_started`); a client that says nothing, or dribbles its request, is cut when
-    it runs out. Idle keep-alive connections are aiohttp's (KEEPALIVE_TIMEOUT).
-    """
-
-    def __init__(self, inner: RequestHandler, guard: _Guard) -> None:
-        self.inner = inner
-        self.guard = guard
-        self.transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._in_request = False
-        self._accepted = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        guard = self.guard
-        if len(guard.open) >= guard.max_connections:
-            guard.refused += 1
-            cast(asyncio.Transport, transport).abort()
-            return
-        self._accepted = True
-        self.transport = cast(asyncio.Transport, transport)
-        guard.open[transport] = self
-        self._arm()
-        self.inner.connection_made(transport)
-
-    def _arm(self) -> None:
-        self._timer = asyncio.get_running_loop().call_later(self.guard.request_timeout, self._expire)
-
-    def data_received(self, data: bytes) -> None:
-        if not self._accepted:
-            return
-        if not self._in_request and self._timer is None:
-            self._arm()
-        self.inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        if self._accepted:
-            self.inner.eof_received()
-        return None
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self._accepted:
-            return
-        self._cancel_timer()
-        self.guard.open.pop(self.transport, None)
-        self.inner.connection_lost(exc)
-
-    def request_started(self) -> None:
-        self._cancel_timer()
-        self._in_request = True
-
-    def request_done(self) -> None:
-        self._in_request = False
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        self._timer = None
-        self.guard.timed_out += 1
-        if self.transport is not None:
-            self.transport.abort()
-
-
-class _Guard:
-    """Open connections and the limits they live under."""
-
-    def __init__(self, max_connections: int, request_timeout: float) -> None:
-        self.max_connections = max_connections
-        self.request_timeout = request_timeout
-        self.open: dict[object, _Connection] = {}
-        self.refused = 0
-        self.timed_out = 0
-
-
 class HttpServer:
     """The status API, metrics, health check, reload and page, on one listening socket."""
 
-    def __init__(self, source: StatusSource, config: HttpConfig, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, source: StatusSource, config: HttpConfig,
+                 token: Callable[[], Secret | None] | None = None) -> None:
         assert config.listen_host is not None and config.listen_port is not None, "HTTP is turned off"
         self.host, self.port = config.listen_host, config.listen_port
         self.source = source
         self.config = config
+        # Read at every request: a reload may rotate the token (relay/reload.py).
+        self.token = token or (lambda: config.token)
         self.log = get_logger()
-        self.guard = _Guard(max_connections, config.request_timeout)
+        self.guard = Connections(config.limits, config.request_timeout)
+        self.sign_ins = SignInFailures(config.limits)
         self.registry = make_registry(RelayCollector(source.snapshot, source.history, source.webhook_stats))
         self._pages = {name: _static(name) for name in (*_STATIC, "index.html")}
         self._server: asyncio.Server | None = None
         self._runner: web.AppRunner | None = None
         app = web.Application(client_max_size=config.max_request_bytes,
-                              middlewares=[self._guard_middleware, self._auth_middleware])
+                              middlewares=[self._guard_middleware, self._site_middleware, self._auth_middleware])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._asset)
         app.router.add_post("/login", self._login)
@@ -224,7 +156,7 @@ class HttpServer:
         assert handler_factory is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(handler_factory(), self.guard), self.host, self.port,
+            lambda: GuardedConnection(handler_factory(), self.guard), self.host, self.port,
             reuse_address=True, backlog=128)
 
     async def stop(self) -> None:
@@ -233,8 +165,8 @@ class HttpServer:
             self._server.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        for transport in list(self.guard.open):
-            transport.abort()  # type: ignore[attr-defined]
+        self.guard.close()
+        self.sign_ins.summary.close()
 
     # -- middlewares ---------------------------------------------------------------------
 
@@ -263,29 +195,54 @@ class HttpServer:
         return response
 
     @web.middleware
+    async def _site_middleware(self, request: web.Request,
+                               handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                               ) -> web.StreamResponse:
+        """Requests for another host (DNS rebinding) and changes from another site are refused."""
+        if request.path != "/healthz":
+            reason = host_refusal(request.headers.get("Host"), self.host, self.config.allowed_hosts)
+            if reason is not None:
+                return _error(421, reason)
+        reason = origin_refusal(request.method, request.headers)
+        if reason is not None:
+            return _error(403, reason)
+        return await handler(request)
+
+    @web.middleware
     async def _auth_middleware(self, request: web.Request,
                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                                ) -> web.StreamResponse:
-        token = self.config.token
-        if token is None or request.path in ("/healthz", "/login") or self._authorized(request, token):
+        token = self.token()
+        if token is None or request.path in ("/healthz", "/login"):
             return await handler(request)
+        given, how = self._credential(request)
+        if given is not None:
+            address = address_key(request.remote or "?")
+            if self.sign_ins.blocked(address):
+                self.sign_ins.refused(address)
+                return _error(429, "too many wrong tokens from this address; wait a minute")
+            if token.matches(given):
+                return await handler(request)
+            self.sign_ins.failed(address, how)
         if request.method == "GET" and request.path == "/":
-            response = web.Response(status=401, text=_SIGN_IN, content_type="text/html")
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+            response = _sign_in_page()
         else:
             response = _error(401, "a valid bearer token is required (Authorization: Bearer <http.token>)")
         response.headers["WWW-Authenticate"] = 'Bearer realm="simulcast-relay"'
+        if how == "cookie":
+            response.del_cookie(COOKIE, path="/")  # a stale cookie is not sent again (and not counted again)
         return response
 
     @staticmethod
-    def _authorized(request: web.Request, token: Secret) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
+    def _credential(request: web.Request) -> tuple[str | None, str]:
+        """The token the request carries, and how: the bearer header, or (to read only) the cookie."""
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and value.strip():
-            return token.matches(value.strip())
+            return value.strip(), "header"
         cookie = request.cookies.get(COOKIE)
-        return request.method in ("GET", "HEAD") and bool(cookie) and token.matches(cookie or "")
+        if request.method in ("GET", "HEAD") and cookie:
+            return cookie, "cookie"
+        return None, ""
 
     # -- handlers ------------------------------------------------------------------------
 
@@ -304,18 +261,19 @@ class HttpServer:
         return web.Response(body=self._pages["openapi.yaml"], content_type="application/yaml")
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
-        token = self.config.token
+        token = self.token()
         if token is None:
             return web.Response(status=303, headers={"Location": "/"})
+        address = address_key(request.remote or "?")
+        if self.sign_ins.blocked(address):
+            self.sign_ins.refused(address)
+            return _sign_in_page(429)
         async with asyncio.timeout(self.config.request_timeout):
             form = await request.post()
         given = form.get("token")
         if not isinstance(given, str) or not given or not token.matches(given):
-            self.log.warning("http_sign_in_failed", peer=request.remote)
-            response = web.Response(status=401, text=_SIGN_IN, content_type="text/html")
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-            return response
+            self.sign_ins.failed(address, "form")
+            return _sign_in_page()
         response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(COOKIE, given, httponly=True, samesite="Strict", path="/")
         return response
@@ -327,8 +285,8 @@ class HttpServer:
                                  status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
-        body = redact(render(self.registry).decode(), self.source.known_secrets())
-        return web.Response(text=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
+        body = render(ScrubbedMetrics(self.registry, self.source.known_secrets()))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
 
     async def _live_streams(self, request: web.Request) -> web.StreamResponse:
         snap = self.source.snapshot()
@@ -358,14 +316,23 @@ class HttpServer:
         return self._json({"data": result.to_json()}, status=200 if result.ok else 422)
 
     def _json(self, data: Any, status: int = 200) -> web.Response:
-        text = redact(json.dumps(data, separators=(",", ":")), self.source.known_secrets())
+        text = json.dumps(scrub_values(data, self.source.known_secrets()), separators=(",", ":"))
         return web.Response(text=text, status=status, content_type="application/json",
                             headers={"Cache-Control": "no-store"})
 
 
 def _error(status: int, message: str) -> web.Response:
     """An error in Mux's shape: {"error": {"type": ..., "messages": [...]}}."""
-    kinds = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-             422: "invalid_config", 500: "internal_error"}
+    kinds = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+             413: "too_large", 421: "misdirected_request", 422: "invalid_config", 429: "too_many_requests",
+             500: "internal_error"}
     body = {"error": {"type": kinds.get(status, "error"), "messages": [message]}}
     return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+def _sign_in_page(status: int = 401) -> web.Response:
+    """The sign-in form (its style inline: the only answer whose CSP allows that)."""
+    response = web.Response(status=status, text=_SIGN_IN, content_type="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+    return response

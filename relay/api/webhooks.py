@@ -11,7 +11,9 @@ counted. The relay never waits for a receiver.
 Signature (Mux's documented scheme): `Mux-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
 "<t>.<raw body>" keyed with the webhook's secret>`, computed for each attempt. Bodies
 never carry a stream key: they are built from status snapshots (which hold none), and
-every known key is scrubbed from them as a last line of defence.
+the string values of every body are scrubbed of known keys as a last line of defence
+(never its field names: relay/api/redaction.py). A webhook's url is shown, in logs and
+answers, as its origin only (scheme://host[:port]): its path is often a secret.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from relay import __version__
+from relay.api.redaction import scrub_values
 from relay.config import WebhookConfig
+from relay.config.values import url_origin
 from relay.fanout.backoff import Backoff
 from relay.runtime.logs import get_logger
-from relay.secret import Secret, redact
+from relay.secret import Secret
 from relay.status import StatusChange
 
 SIGNATURE_HEADER = "Mux-Signature"
@@ -180,12 +185,25 @@ class WebhookEndpoint:
         except TimeoutError:
             reason = f"no answer within {self.config.timeout:g} s"
         except aiohttp.ClientError as exc:
-            reason = f"{type(exc).__name__}: {exc}".replace(self.config.url, self.host)
+            reason = self._without_url(f"{type(exc).__name__}: {exc}")
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
         self.log.warning("webhook_delivery_failed", type=event.type, reason=reason, queued=len(self.queue),
                          attempt=self._backoff.attempt + 1)
         return False
+
+    def _without_url(self, text: str) -> str:
+        """`text` with the url, in any of the forms a URL library writes it, cut to its origin."""
+        url = self.config.url
+        try:
+            forms = {url, str(URL(url)), URL(url).human_repr()}
+            path = URL(url).raw_path_qs
+        except (ValueError, TypeError):
+            forms, path = {url}, ""
+        origin = url_origin(url)
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, origin)
+        return text.replace(path, "/…") if len(path) > 1 else text
 
     async def close(self, timeout: float) -> None:
         """Deliver what is queued for up to `timeout` seconds, then stop."""
@@ -251,8 +269,7 @@ class WebhookDispatcher:
         """Queue the event for every endpoint (never blocks)."""
         if not self.endpoints:
             return
-        text = json.dumps(event_body(change), separators=(",", ":"))
-        body = redact(text, self._secrets()).encode()
+        body = json.dumps(scrub_values(event_body(change), self._secrets()), separators=(",", ":")).encode()
         event = _Event(change.type, body)
         for endpoint in self.endpoints:
             endpoint.push(event)

@@ -17,7 +17,7 @@ from relay.config.errors import fail, problem
 from relay.config.fields import FromList, HostName, Section
 
 __all__ = [
-    "HealthPolicy", "IngestLimits", "QueuePolicy", "ReconnectPolicy", "TargetDefaults", "Timeouts",
+    "HealthPolicy", "HttpLimits", "IngestLimits", "QueuePolicy", "ReconnectPolicy", "TargetDefaults", "Timeouts",
     "inherit",
 ]
 
@@ -54,6 +54,21 @@ class IngestLimits(Section):
     failed_publishes_per_minute: int = Field(10, ge=1, le=10_000)
     """Publishes with a wrong key allowed per IP address and minute; past it, the address is refused
     for a minute (key guessing)."""
+
+
+class HttpLimits(Section):
+    """Limits that keep one HTTP client from taking the status API, metrics and /healthz away
+    from everyone else."""
+
+    max_connections: int = Field(64, ge=4, le=10_000)
+    """HTTP connections open at once, in total; when full, a newcomer takes the place of the
+    oldest idle connection of the address holding the most, or is refused."""
+    max_connections_per_address: int = Field(16, ge=1, le=10_000)
+    """HTTP connections open at once from one IP address, so that one address cannot fill
+    max_connections."""
+    failed_sign_ins_per_minute: int = Field(10, ge=1, le=10_000)
+    """Wrong tokens (sign-in form or Authorization header) allowed per IP address and minute; past
+    it, the address is answered 429 for the rest of the minute (token guessing)."""
 
 
 class ReconnectPolicy(Section):

@@ -19,6 +19,8 @@ from relay.config.fields import (
     CertificateFile,
     EnvSecret,
     FileSecret,
+    FromList,
+    HostName,
     InlineSecret,
     ListenAddress,
     PrivateKeyFile,
@@ -28,7 +30,7 @@ from relay.config.fields import (
     not_null,
     text_value,
 )
-from relay.config.policy import GIB, KIB, MIB, IngestLimits
+from relay.config.policy import GIB, KIB, MIB, HttpLimits, IngestLimits
 from relay.config.values import Address, Invalid, is_loopback, server_tls
 from relay.secret import Secret
 
@@ -121,6 +123,11 @@ class HttpConfig(SecretSources):
     """Largest HTTP request accepted, in bytes."""
     request_timeout: float = Field(10.0, ge=1, le=300)
     """Seconds for a client to send its request."""
+    allowed_hosts: Annotated[tuple[HostName, ...], FromList] = Field((), examples=[["relay.example.com"]])
+    """Host names clients reach the relay by (the Host header), besides IP addresses, localhost
+    and the listen host; a request naming another host is refused (DNS rebinding)."""
+    limits: HttpLimits = HttpLimits()
+    """Limits against hostile HTTP clients."""
 
     @model_validator(mode="after")
     def _guarded(self) -> Self:

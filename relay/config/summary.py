@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from relay.config.model import RelayConfig
 from relay.config.scrub import scrub, scrub_part
+from relay.config.values import url_origin
 
 __all__ = ["summarize"]
 
@@ -43,6 +44,7 @@ def summarize(config: RelayConfig) -> str:
             lines.append(f"  - {label}: {scrub_part(target.url.rstrip('/'), config.all_secrets())}"
                          f"/<key sha256:{target.stream_key.fingerprint}>{tls}")
     for webhook in config.webhooks:
-        lines.append(f"webhook: {webhook.url} (signing key sha256:{webhook.secret.fingerprint})")
+        # The origin only: a webhook's path is often a secret of its own (chat services' hooks).
+        lines.append(f"webhook: {url_origin(webhook.url)}/… (signing key sha256:{webhook.secret.fingerprint})")
     # Belt and braces: nothing above should hold a key, and this proves it.
     return scrub("\n".join(lines), config.all_secrets())

@@ -188,6 +188,18 @@ def webhook_url(url: str) -> str:
     return url
 
 
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a url: a webhook's path and query are often its secret."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "<url>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}"
+
+
 def env_name(value: str) -> str:
     """The name of an environment variable."""
     # The name is never quoted: a Twitch key (live_123_abc) is a valid name too.

@@ -59,8 +59,8 @@ def http_config(**fields: Any) -> HttpConfig:
 
 @pytest.fixture
 async def server() -> AsyncIterator[HttpServer]:
-    srv = HttpServer(FakeRelay(), http_config(token=TOKEN, request_timeout=1, max_request_bytes=2048),
-                     max_connections=4)
+    srv = HttpServer(FakeRelay(), http_config(token=TOKEN, request_timeout=1, max_request_bytes=2048,
+                                              limits={"max_connections": 4, "max_connections_per_address": 4}))
     await srv.start()
     yield srv
     await srv.stop()
