@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.ports import free_port
-from tests.support.relay_proc import RelayProcess, write_config
+from testbed.ports import free_port
+from testbed.relay_proc import RelayProcess, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.ffmpeg import FfmpegProcess
-from tests.support.nginx import NginxRtmp, RtmpApp
-from tests.support.ports import free_port, wait_until
-from tests.support.relay_proc import REPO, RelayProcess, write_config
+from testbed.ffmpeg import FfmpegProcess
+from testbed.nginx import NginxRtmp, RtmpApp
+from testbed.ports import free_port, wait_until
+from testbed.relay_proc import REPO, RelayProcess, write_config
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("short-keys")]
