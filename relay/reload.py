@@ -27,7 +27,8 @@ from typing import Any, Protocol
 from relay.api.webhooks import WebhookDispatcher
 from relay.config import ConfigError, LiveStreamConfig, RelayConfig, ServerConfig, load_config, summarize
 from relay.ingest.listeners import Ingest, server_tls_context
-from relay.live.stream import LiveStream, Reconfiguration
+from relay.live.retarget import Reconfiguration
+from relay.live.stream import LiveStream
 from relay.runtime.logs import add_known_secrets, get_logger
 from relay.status import ReloadResult
 
