@@ -38,7 +38,8 @@ from relay.config import (
 )
 from relay.config.values import is_loopback
 from relay.ingest.listeners import Ingest, server_tls_context
-from relay.live.stream import LiveStream, Reconfiguration
+from relay.live.retarget import Reconfiguration
+from relay.live.stream import LiveStream
 from relay.runtime.logs import add_known_secrets, get_logger
 from relay.status import ReloadResult
 

@@ -24,6 +24,7 @@ from relay.config import HttpConfig
 from relay.config.context import LoadContext
 from relay.config.errors import ConfigError
 from relay.config.yamlsource import read_yaml
+from relay.text import printable
 
 DEFAULT_CONFIG = "/etc/simulcast-relay/relay.yaml"
 TIMEOUT = 10.0
@@ -129,7 +130,7 @@ def reload(base: str, token: str | None, as_json: bool, out: TextIO = sys.stdout
         out.write("reloaded\n" + result["summary"].rstrip("\n") + "\n")
     else:
         err.write("reload refused; the relay keeps its last good config:\n")
-        err.writelines(f"  {problem}\n" for problem in result["problems"])
+        err.writelines(f"  {printable(problem)}\n" for problem in result["problems"])
     return EXIT_OK if result["ok"] else EXIT_ERRORED
 
 
@@ -172,6 +173,8 @@ def render_table(streams: list[dict[str, Any]], now: float) -> str:
             rows.append([f"  {target['passthrough']}", state, "",
                          _age(target.get("connected_since"), now), _bytes(target["bytes_sent"]),
                          str(target["dropped_frames"]), str(target["reconnects"]), info])
+    # Names are the operator's; errors, urls and addresses may be a peer's words: no terminal controls.
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip()
              for row in rows]

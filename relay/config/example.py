@@ -45,10 +45,14 @@ class Commented:
     value: Any
 
 
+# The example's ingest key: a placeholder, refused by validation (anyone could publish with a
+# published key); scripts/run-example and scripts/install-service put a random key in its place.
+EXAMPLE_INGEST_KEY = "REPLACE-ME-with-a-long-random-ingest-key"
+
 SAMPLE: dict[str, Any] = {
     "live_streams": [{
         "name": "studio-a",
-        "stream_key": "REPLACE-ME-with-a-long-random-ingest-key",
+        "stream_key": EXAMPLE_INGEST_KEY,
         "stream_key_file": Commented("studio-a.key"),
         "stream_key_env": Commented("STUDIO_A_STREAM_KEY"),
         "reconnect_window": 60.0,

@@ -17,6 +17,7 @@ from relay.config.errors import Loc, Problem, format_loc
 from relay.config.fields import SecretFromFile, SecretSources
 from relay.config.model import RelayConfig
 from relay.config.scrub import MIN_KEY_LENGTH, scrub_part
+from relay.config.values import is_placeholder
 from relay.config.yamlsource import YamlDocument
 from relay.secret import Secret
 
@@ -50,6 +51,9 @@ def lint(config: RelayConfig, doc: YamlDocument, mode: int | None) -> list[Probl
             warn(("live_streams", i, "simulcast_targets"), "is empty; a publisher will be accepted "
                  "and its stream relayed nowhere")
         for j, target in enumerate(stream.simulcast_targets):
+            if is_placeholder(target.stream_key.reveal()):
+                warn(("live_streams", i, "simulcast_targets", j, target.given_field()),
+                     "is a placeholder, not the platform's stream key: the platform will refuse this target")
             if target.scheme == "rtmps" and not target.tls_verify:
                 warn(("live_streams", i, "simulcast_targets", j, "tls_verify"),
                      "certificate checks are off for simulcast target "

@@ -55,7 +55,7 @@ from relay.config.sections import (
     ServerConfig,
     WebhookConfig,
 )
-from relay.config.values import TargetUrl, target_url
+from relay.config.values import TargetUrl, is_placeholder, target_url
 from relay.secret import Secret
 
 __all__ = ["MAX_SIMULCAST_TARGETS", "LiveStreamConfig", "RelayConfig", "TargetConfig"]
@@ -199,6 +199,15 @@ class LiveStreamConfig(SecretSources):
     simulcast_targets: Annotated[tuple[TargetConfig, ...], FromList] = Field(
         json_schema_extra={"maxItems": MAX_SIMULCAST_TARGETS})
     """Where the stream is relayed: at most 6 targets (the limit of Mux's Simulcast API)."""
+
+    @model_validator(mode="after")
+    def _key_not_a_placeholder(self) -> Self:
+        # The example's ingest key is published: a relay listening with it is open to anyone.
+        if is_placeholder(self.stream_key.reveal()):
+            fail([problem((self.given_field(),), "is a placeholder (the example's, or another well-known "
+                          "one) that anyone could publish with; put a long random key here, e.g. the output "
+                          "of `openssl rand -hex 24`")])
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -31,7 +31,7 @@ from relay.config.fields import (
     text_value,
 )
 from relay.config.policy import GIB, KIB, MIB, HttpLimits, IngestLimits
-from relay.config.values import Address, Invalid, is_loopback, server_tls
+from relay.config.values import Address, Invalid, is_loopback, is_placeholder, server_tls
 from relay.secret import Secret
 
 __all__ = ["HttpConfig", "RecordingConfig", "RecordingDefaults", "ServerConfig", "WebhookConfig"]
@@ -134,6 +134,9 @@ class HttpConfig(SecretSources):
         if self.listen is not None and not is_loopback(self.listen.host) and self.token is None:
             fail([problem(("listen",), "listens beyond this machine without a token; set token, "
                           "token_file or token_env, or listen on 127.0.0.1")])
+        if self.token is not None and is_placeholder(self.token.reveal()):
+            fail([problem((self.given_field(),), "is a placeholder (the example's, or another well-known one) "
+                          "that anyone could use; put a long random token here, e.g. `openssl rand -hex 24`")])
         return self
 
     @property

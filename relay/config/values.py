@@ -21,7 +21,7 @@ from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
     "MAX_KEY_FILE", "Address", "Invalid", "KeyFile", "TargetUrl", "app_name", "ca_file", "env_name",
-    "host_name", "host_port", "is_loopback", "key_from_env", "key_from_file", "live_stream_name",
+    "host_name", "host_port", "is_loopback", "is_placeholder", "key_from_env", "key_from_file", "live_stream_name",
     "readable", "server_tls", "stream_key", "target_url", "webhook_url",
 ]
 
@@ -302,3 +302,19 @@ def server_tls(cert: str, key: str) -> None:
     except ssl.SSLError as err:
         raise Invalid(f"is not the PEM private key of tls_cert_file ({_reason(err)})",
                       field="tls_key_file") from None
+
+
+# Words that mark a value as one to be replaced (the example's own keys carry them), and
+# keys that documentation and tutorials publish: anyone can publish with them.
+_PLACEHOLDER_WORDS = ("replace-me", "replaceme", "replace_me", "change-me", "changeme", "change_me",
+                      "your-stream-key", "your_stream_key", "yourstreamkey", "placeholder")
+_PLACEHOLDERS = frozenset({"secret", "password", "streamkey", "stream-key", "stream_key", "test", "example",
+                           "key", "live", "mykey", "my-key", "abc123", "123456", "12345678"})
+_FILLER = re.compile(r"[x0-]+", re.IGNORECASE)  # xxxx-xxxx-xxxx, 0000-0000
+
+
+def is_placeholder(key: str) -> bool:
+    """True for a key that is a known placeholder: the example's, a tutorial's, or filler."""
+    lowered = key.strip().lower()
+    return (lowered in _PLACEHOLDERS or any(word in lowered for word in _PLACEHOLDER_WORDS)
+            or _FILLER.fullmatch(lowered) is not None)

@@ -11,6 +11,9 @@ bitrate, keyframe interval); the health rules compare that with what platforms a
 Modules:
 - stream.py: the live stream: claim and release, the reconnect window, reload of its
   targets (prepare, then apply), its snapshot and its status changes;
+- retarget.py: the plan of a reload's targets: kept (relabelled), new, retired, and which
+  new one waits for an old one to unpublish;
+- news.py: which target status changes observers (webhooks) hear of, pure;
 - meter.py: the ingest meter, pure: tags in, an IngestReading out;
 - metertap.py: the meter as a hub subscriber, with the loop's clock and decoded onMetaData;
 - health.py: stream-health rules, pure: a reading in, issues out, each episode once.

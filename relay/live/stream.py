@@ -12,17 +12,15 @@ by the time the publisher was away. A clean stop (OBS's "Stop Streaming") ends a
 and so does a cut-off: a reload that changes the live stream's key (the old key is
 revoked: its publisher must not stay on, nor come back) or removes the live stream.
 
-A reload is applied in two steps, so that it is all or nothing: `prepare` builds the new
-targets without touching anything running, and `apply` swaps them in.
+A reload is applied in two steps, so that it is all or nothing: `prepare` plans the
+targets without touching anything running (retarget.py), and `apply` swaps them in.
 
 Status changes of the live stream and of its targets go to `observers` (the webhook
-dispatcher) as StatusChange values with fresh snapshots. A target retrying after an
-error goes errored -> starting -> errored every backoff; observers hear of the error
-once, then of the target broadcasting (or idle) again, not of every attempt.
+dispatcher) as StatusChange values with fresh snapshots; which target changes are news
+is news.py's to say (an error once, not every retry).
 
-An IngestMeter, subscribed to the hub like any target, measures what the publisher
-sends; `check_health()` (every 2 s, from the sampler: relay/api/sampler.py) logs a stream-health issue once
-when it begins and once when it clears.
+What the publishers send is measured, and its health judged, by the stream's IngestWatch
+(ingestwatch.py).
 
 Recording (when enabled): each publish session gets a Recorder from `recordings`, a hub
 subscriber like the targets; a publisher that rejoins inside the window continues the
@@ -35,25 +33,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from relay.config import LiveStreamConfig, TargetConfig
-from relay.live.health import HEALTHY, UNHEALTHY, UNKNOWN, Episodes, assess
+from relay.config import LiveStreamConfig
 from relay.fanout.hub import Hub
-from relay.live.meter import IngestMeter
 from relay.flv import Tag
-from relay.runtime.logs import get_logger
-from relay.targets.statustable import ERRORED, STARTING, Transition
-from relay.live.metertap import IngestSubscriber
+from relay.live import retarget
+from relay.live.ingestwatch import IngestWatch
+from relay.live.meter import IngestMeter
+from relay.live.news import TargetNews
+from relay.live.retarget import Reconfiguration
 from relay.recording.recorder import Recorder
 from relay.recording.sessions import Recordings
-from relay.targets.supervisor import Target
-from relay.runtime.writetick import write_ticker
 from relay.rtmp.encoded import EncodedMessage, held_bytes
+from relay.runtime.logs import get_logger
+from relay.runtime.writetick import write_ticker
+from relay.targets.statustable import Transition
+from relay.targets.supervisor import Target
 from relay.status import (
-    HealthSnapshot,
-    IngestSnapshot,
     LiveStreamSnapshot,
     RecordingReady,
     StatusChange,
@@ -70,19 +67,6 @@ class Publisher(Protocol):
         """End the publisher's session (it calls release(clean=True)) and close its connection."""
 
 
-@dataclass
-class Reconfiguration:
-    """A reload of one live stream, built and not yet applied."""
-
-    config: LiveStreamConfig
-    targets: list[Target]  # the targets after the reload, in config order
-    new: list[Target] = field(default_factory=list)  # made for this reload: started if the stream is active
-    retired: list[Target] = field(default_factory=list)  # current targets that go
-    # Current targets that stay, each with its config after the reload (the same but for the label).
-    relabelled: list[tuple[Target, TargetConfig]] = field(default_factory=list)
-    key_changed: bool = False
-
-
 class LiveStream:
     """Runtime state of one configured live stream."""
 
@@ -92,20 +76,14 @@ class LiveStream:
         # Each tag encoded once for every target; the GOP's bound counts those encodings as held.
         self.hub = Hub(config.name, wrap=EncodedMessage, wrapper_bytes=held_bytes)
         self.observers: list[Callable[[StatusChange], None]] = []
-        self._reported: dict[Target, str] = {}  # the status observers last heard of, per target
+        self._news: TargetNews[Target] = TargetNews()  # which target status changes observers hear of
         self.targets = [self._watch(Target(config.name, t, self.hub)) for t in config.simulcast_targets]
         self.publisher: Publisher | None = None
         self.log = get_logger(live_stream=config.name)
         self.sessions = 0
         self._loop = asyncio.get_running_loop()
-        self.meter = IngestMeter(self._loop.time())
-        self.hub.join(IngestSubscriber(self.meter))
-        self.health = Episodes()
+        self.ingest = IngestWatch(self.hub, self.log)
         self.active_since: float | None = None  # wall clock
-        self.publisher_address: str | None = None
-        self.publisher_since = 0.0  # wall clock
-        self._bytes_before = 0  # received in earlier publisher connections
-        self._session_from = 0  # bytes_received when the current (or last) publish session began
         self._retired: list[Target] = []  # removed by a reload, still closing
         self._window: asyncio.TimerHandle | None = None  # the reconnect window, while it runs
         self._publisher_lost_at = 0.0
@@ -136,10 +114,7 @@ class LiveStream:
         self.hub.state.reset()
         self.hub.state.publisher_enhanced = declares_enhanced
         loop = asyncio.get_running_loop()
-        self._bytes_before += self.meter.bytes_received
-        self.meter.reset(loop.time())
-        self.publisher_address = _peer_address(publisher)
-        self.publisher_since = time.time()
+        self.ingest.connected(_peer_address(publisher))
         if self._window is not None:
             self._window.cancel()
             self._window = None
@@ -152,7 +127,7 @@ class LiveStream:
             return True
         self.log.info("live_stream_status", **{"from": IDLE, "to": ACTIVE})
         self.active_since = time.time()
-        self._session_from = self._bytes_before
+        self.ingest.session_started()
         self._announce("video.live_stream.active")
         if self.recordings is not None and self.config.recording.enabled:
             self.recorder = self.recordings.start(self.name, self.config.recording, self.hub)
@@ -207,32 +182,9 @@ class LiveStream:
             target.request_stop()
 
     def prepare(self, config: LiveStreamConfig) -> Reconfiguration:
-        """Build what a reloaded config needs (new targets), touching nothing that runs.
-
-        A target whose settings did not change keeps running, even under a new `passthrough`
-        (a label: its connection is kept and only its name changes). A changed target is a
-        new Target; if it publishes to the same url and key as one that goes, it connects only
-        once that one has unpublished (a platform refuses a second publisher on a key).
-        """
-        unchanged = [(_settings(t.config), t) for t in self.targets]
-        plan = Reconfiguration(config, [], key_changed=config.stream_key != self.config.stream_key)
-        kept: list[Target] = []
-        for target_config in config.simulcast_targets:
-            settings = _settings(target_config)
-            target = next((t for s, t in unchanged if s == settings and not any(t is k for k in kept)), None)
-            if target is not None:
-                kept.append(target)
-                plan.targets.append(target)
-                plan.relabelled.append((target, target_config))
-                continue
-            target = self._watch(Target(self.name, target_config, self.hub))
-            plan.targets.append(target)
-            plan.new.append(target)
-        plan.retired = [t for t in self.targets if not any(t is k for k in kept)]
-        for target in plan.new:
-            target.predecessor = next((old for old in plan.retired if _destination(old.config)
-                                       == _destination(target.config)), None)
-        return plan
+        """Build what a reloaded config needs (new targets), touching nothing that runs (retarget.py)."""
+        return retarget.plan(self.targets, self.config, config,
+                             lambda target_config: self._watch(Target(self.name, target_config, self.hub)))
 
     def apply(self, plan: Reconfiguration) -> None:
         """Swap in a prepared reload: unchanged targets keep broadcasting, others restart.
@@ -249,7 +201,7 @@ class LiveStream:
         targets = plan.targets
         self.targets = targets
         self.config = plan.config
-        self._reported = {t: s for t, s in self._reported.items() if t in targets}
+        self._news.keep_only(targets)
         if self.status == ACTIVE:
             for target in plan.new:
                 target.start()
@@ -286,50 +238,25 @@ class LiveStream:
 
     def snapshot(self) -> LiveStreamSnapshot:
         """The live stream, its ingest and its targets at this moment."""
-        ingest: IngestSnapshot | None = None
-        health = HealthSnapshot(UNKNOWN)
-        if self.publisher is not None:
-            reading = self.meter.reading(self._loop.time())
-            now = time.time()
-            ingest = IngestSnapshot(
-                publisher_address=self.publisher_address, connected_since=self.publisher_since,
-                uptime=round(max(0.0, now - self.publisher_since), 1),
-                video_codec=reading.video_codec, video_profile=reading.video_profile,
-                audio_codec=reading.audio_codec, audio_profile=reading.audio_profile,
-                width=reading.width, height=reading.height, frame_rate=reading.frame_rate,
-                audio_sample_rate=reading.audio_sample_rate, audio_channels=reading.audio_channels,
-                bitrate_kbps=reading.bitrate_kbps, video_bitrate_kbps=reading.video_bitrate_kbps,
-                audio_bitrate_kbps=reading.audio_bitrate_kbps, keyframe_interval=reading.keyframe_interval,
-                bytes_received=reading.bytes_received, encoder=reading.encoder,
-            )
-            issues = assess(reading, self.config.health)
-            health = HealthSnapshot(UNHEALTHY if issues else HEALTHY, tuple((i.code, i.message) for i in issues))
+        ingest, health = self.ingest.snapshot(self.config.health, self.publisher is not None)
         return LiveStreamSnapshot(
             name=self.name, status=self.status, reconnect_window=self.config.reconnect_window,
             publisher_connected=self.publisher is not None, awaiting_publisher=self.awaiting_publisher,
             sessions=self.sessions, active_since=self.active_since,
-            bytes_received=self.bytes_received - self._session_from, bytes_received_total=self.bytes_received,
+            bytes_received=self.ingest.session_bytes, bytes_received_total=self.ingest.bytes_received,
             simulcast_targets=tuple(t.snapshot() for t in self.targets),
             ingest=ingest, health=health,
             recording=self.recorder.snapshot() if self.recorder is not None else None,
         )
 
     @property
-    def bytes_received(self) -> int:
-        """Media bytes received from publishers since the relay started."""
-        return self._bytes_before + self.meter.bytes_received
+    def meter(self) -> IngestMeter:
+        """What the current (or last) publisher connection sent, measured."""
+        return self.ingest.meter
 
     def check_health(self) -> None:
-        """Log each stream-health issue once when it begins and once when it clears."""
-        if self.publisher is None:
-            self.health.clear()
-            return
-        issues = assess(self.meter.reading(self._loop.time()), self.config.health)
-        started, ended = self.health.update(issues)
-        for issue in started:
-            self.log.warning("stream_health_warning", reason=issue.code, message=issue.message)
-        for code in ended:
-            self.log.info("stream_health_recovered", reason=code)
+        """Log each stream-health issue once when it begins and once when it clears (ingestwatch.py)."""
+        self.ingest.check(self.config.health, self.publisher is not None)
 
     def _watch(self, target: Target) -> Target:
         target.status_listener = self._target_status
@@ -339,14 +266,9 @@ class LiveStream:
         """A target's status policy took an event (called by the Target): tell observers of real changes."""
         if target not in self.targets:
             return  # a retired target's last words are not this stream's status
-        status = transition.after
-        # An errored target that gives up (severity fatal) is news again; its retries are not.
-        state = f"{status}:{transition.severity}" if status == ERRORED else status
-        reported = self._reported.get(target, IDLE)
-        if state == reported or (reported.startswith(ERRORED) and status == STARTING):
-            return
-        self._reported[target] = state
-        self._announce(f"video.live_stream.simulcast_target.{status}", target)
+        event = self._news.news(target, transition)
+        if event is not None:
+            self._announce(event, target)
 
     def recording_ready(self, ready: RecordingReady) -> None:
         """A recording of this live stream is final: video.live_stream.recording.ready."""
@@ -363,16 +285,6 @@ class LiveStream:
         )
         for observer in self.observers:
             observer(change)
-
-
-def _settings(config: TargetConfig) -> TargetConfig:
-    """A target's config less its label: what, when it changes, needs a new connection."""
-    return config.model_copy(update={"passthrough_label": None})
-
-
-def _destination(config: TargetConfig) -> tuple[str, object]:
-    """Where a target publishes: two connections here at once would be two publishers on one key."""
-    return config.url, config.stream_key
 
 
 def _peer_address(publisher: Publisher) -> str | None:

@@ -33,6 +33,7 @@ import structlog
 
 from relay.config.scrub import MIN_KEY_LENGTH
 from relay.secret import Secret
+from relay.text import printable
 
 __all__ = [
     "PEER_TEXT_LIMIT", "add_known_secrets", "configure", "console_stream", "get_logger", "peer_text",
@@ -161,6 +162,23 @@ def _scrub_value(value: Any) -> Any:
     return scrub_text(repr(value))
 
 
+def _printable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {_printable_value(k): _printable_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable_value(v) for v in value]
+    return value
+
+
+def _printable(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Console format only: terminal control characters in values written as escapes (relay/text.py)."""
+    for key, value in event_dict.items():
+        event_dict[key] = _printable_value(value)
+    return event_dict
+
+
 def _scrub(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Replace every known stream key found in a value (never in the event or field names)."""
     if _scrubber.text is not None:
@@ -212,6 +230,8 @@ def configure(level: str = "info", json: bool | None = None, stream: TextIO | No
     if json:
         processors.append(structlog.processors.JSONRenderer())
     else:
+        # The console renderer writes strings as they are: a peer's words must not drive the terminal.
+        processors.append(_printable)
         processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
     structlog.configure(
         processors=processors,

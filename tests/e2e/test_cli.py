@@ -14,6 +14,7 @@ import pytest
 
 from testbed.ports import free_port
 from testbed.relay_proc import REPO, RelayProcess, write_config
+from tests.support.example import example_ready
 from tests.support.openapi import validate
 from tests.support.show import SECRETS as SHOW_SECRETS
 from tests.support.show import TOKEN as SHOW_TOKEN
@@ -92,10 +93,14 @@ def test_check_config_summarizes_a_good_file_with_keys_redacted(tmp_path: Path) 
     assert INGEST_KEY not in result.stdout and TARGET_KEY not in result.stdout
 
 
-def test_the_example_config_is_valid() -> None:
-    result = relay("check-config", str(REPO / "config" / "example.yaml"))
+def test_the_example_is_refused_until_its_placeholder_ingest_key_is_replaced(tmp_path: Path) -> None:
+    refused = relay("check-config", str(REPO / "config" / "example.yaml"))
+    assert refused.returncode == 2
+    assert "live_streams[0].stream_key: is a placeholder" in refused.stderr
 
+    result = relay("check-config", str(example_ready(tmp_path)))
     assert result.returncode == 0, result.stderr
+    assert "is a placeholder, not the platform's stream key" in result.stderr  # the targets' keys: warnings
 
 
 def test_version() -> None:

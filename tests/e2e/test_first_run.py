@@ -23,6 +23,7 @@ import pytest
 
 from testbed.ports import free_port
 from testbed.relay_proc import REPO, RelayProcess, write_config
+from tests.support.example import example_text
 
 pytestmark = pytest.mark.e2e
 
@@ -142,13 +143,17 @@ def test_run_example_runs_a_private_copy_on_the_ports_it_is_given(tmp_path: Path
     assert code == 0, output[-3000:]
     assert f":{rtmp_port}/live" in ready["obs_server"][0]
     assert ready["status_page"] == [f"http://127.0.0.1:{http_port}/"]
-    assert "config_warning" not in output  # above all, no "readable by group or others"
+    assert "readable by group or others" not in output
     copy = run_dir / "relay.yaml"
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
-    example = (REPO / "config" / "example.yaml").read_text()
-    assert copy.read_text() == example.replace("listen: 0.0.0.0:1935", f"listen: 0.0.0.0:{rtmp_port}").replace(
+    key_file = run_dir / "ingest-key"
+    key = key_file.read_text().strip()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(key) >= 24
+    assert copy.read_text() == example_text(key).replace(
+        "listen: 0.0.0.0:1935", f"listen: 0.0.0.0:{rtmp_port}").replace(
         "listen: 127.0.0.1:8935", f"listen: 127.0.0.1:{http_port}")
+    assert key not in output  # the relay's own output never shows it
 
 
 def test_run_example_refuses_a_port_that_is_not_a_number(tmp_path: Path) -> None:

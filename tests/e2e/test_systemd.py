@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import grp
 import pwd
 import re
 import shlex
@@ -29,9 +30,11 @@ from pathlib import Path
 
 import pytest
 
+from relay.config.example import EXAMPLE_INGEST_KEY
 from testbed.ffmpeg import start_publish
 from testbed.ports import free_port
 from testbed.relay_proc import REPO, RelayProcess, write_config
+from tests.support.example import example_ready
 from tests.support.fakeplatform import FakePlatform
 from tests.support.notify_socket import NotifySocket
 
@@ -99,7 +102,7 @@ def test_the_unit_stays_hardened(tmp_path: Path) -> None:
 
 
 def test_the_unit_runs_as_the_static_user_install_service_creates() -> None:
-    # The config holds keys (mode 0600, owned by this user): a DynamicUser= could not read it.
+    # The config holds keys (mode 0640, root's, the service's group only): a DynamicUser= could not read it.
     text = UNIT.read_text()
     user = installer_default("NAME")
 
@@ -118,8 +121,8 @@ def test_exec_start_runs_what_install_service_installs() -> None:
     assert f"Documentation=file://{prefix}/README.md" in UNIT.read_text()
 
 
-def test_example_config_is_valid_for_the_installed_entry_point() -> None:
-    done = subprocess.run([str(VENV_RELAY), "check-config", str(REPO / "config" / "example.yaml")],
+def test_the_example_with_a_real_ingest_key_is_valid_for_the_installed_entry_point(tmp_path: Path) -> None:
+    done = subprocess.run([str(VENV_RELAY), "check-config", str(example_ready(tmp_path))],
                           capture_output=True, text=True, timeout=60)
 
     assert done.returncode == 0, done.stderr
@@ -240,11 +243,17 @@ def test_install_service_installs_a_working_service_and_keeps_an_existing_config
     assert unit.read_text() == expected
     assert exec_start(unit.read_text()) == [str(relay), "run", "--config", str(config)]
     verify(unit)
-    # The config: the example, owned by the service user, 0600 (it holds keys), valid for the installed package.
-    assert config.read_bytes() == (REPO / "config" / "example.yaml").read_bytes()
+    # The config: the example with a random ingest key of its own in place of the published placeholder,
+    # root's, readable by the service's group only (it holds keys), valid for the installed package.
+    example = (REPO / "config" / "example.yaml").read_text()
+    installed = config.read_text()
+    (key,) = re.findall(r"(?m)^    stream_key: (\S+)$", installed)[:1]
+    assert key != EXAMPLE_INGEST_KEY and len(key) >= 32
+    assert installed == example.replace(EXAMPLE_INGEST_KEY, key)
     info = config.stat()
-    assert stat.S_IMODE(info.st_mode) == 0o600
-    assert pwd.getpwuid(info.st_uid).pw_name == "simulcast-relay"
+    assert stat.S_IMODE(info.st_mode) == 0o640
+    assert pwd.getpwuid(info.st_uid).pw_name == "root"
+    assert grp.getgrgid(info.st_gid).gr_name == "simulcast-relay"
     check = subprocess.run([str(relay), "check-config", str(config)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
     assert "site-packages" in subprocess.run(
