@@ -10,7 +10,7 @@ stage is added:
    that 6 following targets read;
 4. + each of the 6 targets taking a write's worth of messages (8, as at write_interval
    0.1 s), mapping their timestamps and building the chunk headers and bodies
-   (ClientConnection.send_encoded), as Target.write does before its writelines.
+   (ClientConnection.send_encoded), as TargetWriter.write does before its writelines.
 
 Compare the last row with bench/fanout.py's user time per stream-second divided by the
 tags per stream-second (76.7): the difference is what the event loop's wakeups, the

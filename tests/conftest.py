@@ -169,7 +169,8 @@ def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
 def network(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
     """Every target link the supervisor opens runs over a fake transport to an in-process platform (no sockets)."""
     net = FakeNetwork()
-    monkeypatch.setattr("relay.targets.supervisor.open_link", net.open_link)
+    monkeypatch.setattr("relay.targets.supervisor.open_link", net.open_link)  # each attempt's link
+    monkeypatch.setattr("relay.targets.switch.open_link", net.open_link)  # a reconnect request's second link
     return net
 
 

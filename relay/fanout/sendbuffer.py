@@ -17,7 +17,7 @@ offered every message and queues it, under the bounded queue's drop policy (queu
 the queue drains whenever the link takes data, and once it is empty the target is
 caught up (`live`) again, and follows.
 
-Pure code: the owner (relay/targets/supervisor.py) does the writing and the timing.
+Pure code: the owner (relay/targets/writer.py) does the writing and the timing.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `open_link()` returns a TargetLink once the platform answered NetStream.Publish.Start, or
 raises TargetFailure with a reason a person understands. After that the link reports
 the platform's messages and its own end through callbacks and the `closed` future; the
-Target decides what to send and when.
+target decides what to send and when (supervisor.py, writer.py).
 
 Flow control (paused, writable, drain, the write deadline) is one FlowControl object
 (flowcontrol.py): a peer that stops reading for `max_behind_seconds` fails the link

@@ -1,185 +1,21 @@
-"""The asyncio target over a fake transport (no sockets): coalesced writes, headers at once, drops at a
-keyframe while paused, a flush before unpublishing, shared bodies, the reconnect request's host check,
-Enhanced RTMP announced in a connect only when the stream needs it."""
+"""The target's supervisor (relay/targets/supervisor.py) over a fake network (no sockets): the snapshot and
+its per-session counters, Enhanced RTMP announced in a connect only when the stream needs it, the
+platform's words redacted, and the status table's log lines."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
-from structlog.testing import capture_logs
-
 from relay.fanout.hub import Hub
+from relay.flv import VIDEO, Tag
+from relay.rtmp.encoded import EncodedMessage
+from relay.runtime.logs import PEER_TEXT_LIMIT
 from relay.targets.logpolicy import TargetLogPolicy
 from relay.targets.statustable import CONNECTED, FAILED, RETRY, START
-from relay.flv import AUDIO, VIDEO, Tag
-from relay.runtime.logs import PEER_TEXT_LIMIT
 from relay.targets.supervisor import Target
-from relay.rtmp.encoded import EncodedMessage
-from tests.support.tags import audio, audio_header, inter, keyframe, metadata, video_header
-from tests.support.fakenetwork import KEY, FakeNetwork, FakeTransport, target_config
-
-RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
-HEADERS = (metadata(), video_header(), audio_header())
-
-
-@pytest.fixture
-def logs() -> AsyncIterator[list[dict[str, Any]]]:
-    with capture_logs() as captured:
-        yield captured
-
-
-Started = Callable[..., Any]
-
-
-@pytest.fixture
-async def started(network: FakeNetwork, logs: list[dict[str, Any]]) -> AsyncIterator[Started]:
-    """Factory: a hub with headers published, and a target on it, broadcasting with its init burst written."""
-    targets: list[Target] = []
-
-    async def start(hub: Hub[EncodedMessage] | None = None, **config: Any) -> tuple[Target, Hub[EncodedMessage],
-                                                                                     FakeTransport]:
-        if hub is None:
-            hub = Hub("studio", wrap=EncodedMessage)
-            for tag in HEADERS:
-                hub.publish(tag)
-        target = Target("studio", target_config(**config), hub)
-        targets.append(target)
-        target.start()
-        transport = await network.wait_opened(len(network.transports) + 1)
-        await transport.wait_until(lambda: len(transport.media) >= 3 and target.buffer.live)
-        return target, hub, transport
-
-    yield start
-    for target in targets:
-        target.request_stop()
-        await target.wait_stopped(5)
-
-
-def payloads(tags: list[Tag]) -> list[bytes]:
-    return [t.payload for t in tags]
-
-
-async def test_a_burst_of_tags_becomes_one_write(started: Started) -> None:
-    target, hub, transport = await started(write_interval=0.05)
-    writes = len(transport.writes)
-    burst = [keyframe(0, size=6700), audio(10), inter(33, size=3000), audio(33), inter(66, size=3000)]
-    for tag in burst:
-        hub.publish(tag)
-    assert len(transport.writes) == writes  # gathered, not written tag by tag
-    write = await transport.next_write()
-    assert payloads(write.media) == payloads(burst)
-    assert len(transport.writes) == writes + 1  # one writelines for the five tags
-    assert sum(len(p) == 12 for p in write.pieces) >= 5  # per tag: its 12-byte header, then the shared body
-    snapshot = target.snapshot()
-    assert snapshot.tags_sent == 3 + 5 and snapshot.bytes_sent == sum(len(t.payload) for t in burst) + sum(
-        len(EncodedMessage(t).payload) + (16 if t.kind == 18 else 0) for t in HEADERS)
-
-
-async def test_headers_and_metadata_are_never_held_back(started: Started) -> None:
-    _target, hub, transport = await started(write_interval=0.1)
-    gathered = [keyframe(0), audio(10), inter(33)]
-    for tag in gathered:
-        hub.publish(tag)
-    writes = len(transport.writes)
-    header = video_header(40, size=40)  # the encoder changed its configuration
-    hub.publish(header)
-    # Written before anything could wait: the header, and what was gathered before it, in order.
-    assert len(transport.writes) == writes + 1
-    assert payloads(transport.writes[-1].media) == payloads([*gathered, header])
-    meta = metadata(50, size=80)
-    hub.publish(meta)
-    assert payloads(transport.writes[-1].media) == [meta.payload]
-
-
-async def test_write_interval_0_writes_each_tag_as_it_comes(started: Started) -> None:
-    _target, hub, transport = await started(write_interval=0)
-    for tag in (keyframe(0), audio(10), inter(33)):
-        writes = len(transport.writes)
-        hub.publish(tag)
-        assert len(transport.writes) == writes + 1 and payloads(transport.writes[-1].media) == [tag.payload]
-
-
-async def test_a_paused_target_drops_at_a_keyframe_and_says_so_once_a_second(
-    started: Started, logs: list[dict[str, Any]],
-) -> None:
-    target, hub, transport = await started(write_interval=0.05, queue={"max_bytes": 65_536, "max_seconds": 4})
-    link = transport.link
-    link.pause_writing()  # the platform is not reading: the transport's buffer is full
-    def gop(start: int, frames: int) -> list[Tag]:
-        return [keyframe(start, size=20_000), *(inter(start + 33 * i, size=20_000) for i in range(1, frames))]
-
-    last_gop = [keyframe(4000, size=20_001), audio(4010), inter(4033, size=1000)]  # sizes tell the tags apart
-    for tag in [*gop(0, 8), audio(260), *gop(2000, 5), *last_gop]:  # over the bound in each of the first two
-        hub.publish(tag)
-    assert target.queue.dropped_frames >= 5 and target.queue.drop_events >= 2
-    dropping = [e for e in logs if e["event"] == "target_dropping"]
-    assert len(dropping) == 1  # two drop events within a second: one line
-    assert dropping[0]["dropped_frames"] >= 3
-    writes = len(transport.writes)
-    link.resume_writing()
-    write = await transport.next_write()
-    assert len(transport.writes) == writes + 1
-    video = [t for t in write.media if t.kind == VIDEO]
-    assert video[0].payload == last_gop[0].payload  # resumed at the keyframe
-    assert payloads(write.media) == payloads(last_gop)
-    assert target.snapshot().dropped_frames == target.queue.dropped_frames
-    assert target.buffer.live  # caught up again
-
-
-async def test_stopping_flushes_what_is_gathered_then_unpublishes(started: Started) -> None:
-    target, hub, transport = await started(write_interval=0.1)
-    tags = [keyframe(0), audio(10), inter(33)]
-    for tag in tags:
-        hub.publish(tag)
-    target.request_stop()
-    await target.wait_stopped(5)
-    assert payloads(transport.media[3:]) == payloads(tags)  # none lost to the stop
-    assert transport.unpublished == "FCUnpublish"
-    assert target.snapshot().status == "idle"
-
-
-async def test_targets_on_one_hub_share_each_body(started: Started) -> None:
-    a, hub, ta = await started(write_interval=0.05)
-    b, _hub, tb = await started(hub, write_interval=0.05)
-    frame = keyframe(0, size=9000)  # over the 4096-byte chunk size: a body of its own
-    ca, cb = len(ta.writes), len(tb.writes)
-    hub.publish(frame)
-    await ta.wait_until(lambda: len(ta.writes) > ca)
-    await tb.wait_until(lambda: len(tb.writes) > cb)
-    wa, wb = ta.writes[ca], tb.writes[cb]
-    assert payloads(wa.media) == payloads(wb.media) == [frame.payload]
-    assert all(a is b for a, b in zip(wa.pieces[1:], wb.pieces[1:], strict=True))  # one body for both targets
-    assert isinstance(wa.pieces[1], memoryview) and wa.pieces[1].obj is frame.payload  # a view: no copy
-    assert wa.pieces[0] == wb.pieces[0]  # and the same timeline, so the same header bytes
-
-
-async def test_a_reconnect_request_to_another_host_is_not_followed(
-    started: Started, network: FakeNetwork, logs: list[dict[str, Any]],
-) -> None:
-    target, hub, transport = await started(write_interval=0.05)
-    transport.send_status(RECONNECT_REQUEST, tcUrl=f"rtmp://evil.example:1935/live/{KEY}-and-a-path")
-    second = await network.wait_opened(2)
-    assert (second.endpoint.host, second.endpoint.tc_url) == ("platform.example", "rtmp://platform.example/live")
-    refused = [e for e in logs if e["event"] == "target_reconnect_refused"]
-    assert len(refused) == 1 and refused[0]["host"] == "evil.example"
-    assert [e["host"] for e in logs if e["event"] == "target_reconnect_requested"] == ["evil.example"]
-    assert "and-a-path" not in repr(logs) and KEY not in repr(logs)
-    # The switch still happens at the next keyframe, to the configured url.
-    hub.publish(inter(33))
-    hub.publish(keyframe(2000))
-    await second.wait_until(lambda: any(t.is_keyframe for t in second.media))
-    assert transport.unpublished == "FCUnpublish"
-    assert [t.kind for t in second.media[:3]] == [18, VIDEO, AUDIO] and second.media[3].is_keyframe
-    assert target.snapshot().connections == 2 and target.snapshot().reconnects == 1
-
-
-async def test_a_reconnect_request_to_an_allowed_host_is_followed(started: Started, network: FakeNetwork) -> None:
-    _target, hub, transport = await started(write_interval=0.05, reconnect_hosts=["backup.example"])
-    transport.send_status(RECONNECT_REQUEST, tcUrl="rtmp://Backup.Example:1936/live2")
-    second = await network.wait_opened(2)
-    assert (second.endpoint.host, second.endpoint.port, second.endpoint.app) == ("backup.example", 1936, "live2")
+from tests.support.fakenetwork import KEY, FakeNetwork, target_config
+from tests.support.tags import inter, keyframe
+from tests.unit.targets.support import HEADERS, RECONNECT_REQUEST, Started
 
 
 async def test_the_snapshot(started: Started) -> None:
@@ -239,7 +75,7 @@ async def test_a_new_publish_session_starts_the_counters_over(started: Started, 
 
 async def test_the_platforms_words_lose_the_key_and_are_cut_before_a_log_line_or_last_error(started: Started) -> None:
     target, _hub, _transport = await started(write_interval=0.05)
-    link = target._link
+    link = target.writer.link
     assert link is not None
     words = f"Publish rejected for stream {KEY}: " + "x" * 100_000  # a hostile or broken platform
 
@@ -248,46 +84,6 @@ async def test_the_platforms_words_lose_the_key_and_are_cut_before_a_log_line_or
     assert KEY not in said and said.startswith("Publish rejected for stream <redacted")
     assert len(said) < PEER_TEXT_LIMIT + 40 and said.endswith(" characters)")  # cut, saying how long it was
     assert link.redact("Publish rejected.") == "Publish rejected."  # short words stay as they are
-
-
-async def test_a_new_session_that_connects_before_the_publisher_sends_anything_gets_its_headers(
-        started: Started, network: FakeNetwork) -> None:
-    # Stop Streaming, Start Streaming: the target of the second session connects before the
-    # publisher's headers, which are the same bytes as the first session's.
-    target, hub, first = await started()
-    hub.publish(keyframe(0))
-    await first.wait_until(lambda: any(t.is_keyframe for t in first.media))
-    target.request_stop()
-    await target.wait_stopped(5)
-    hub.state.reset()  # what the live stream does when the next publisher claims it
-    target.start()
-    second = await network.wait_opened(2)
-    await second.wait_until(lambda: target.buffer.live)
-    assert second.media == []  # nothing to send yet
-    show = [metadata(), video_header(), audio_header(), keyframe(0), audio(10), inter(33)]
-    for tag in show:
-        hub.publish(tag)
-    await second.wait_until(lambda: len(second.media) >= len(show))
-    assert payloads(second.media) == payloads(show)
-
-
-async def test_a_frame_about_to_go_out_without_its_header_is_repaired_and_logged_once(
-        started: Started, logs: list[dict[str, Any]]) -> None:
-    from relay.fanout.primer import Primer
-    target, hub, transport = await started()
-    link = target._link
-    assert link is not None
-    link.primer = Primer()  # as if the connection had lost what it was sent: the bug the primer guards against
-    before = len(transport.media)
-    frames = [inter(33), inter(66), keyframe(100), audio(110), inter(133), keyframe(200)]
-    for tag in frames:
-        hub.publish(tag)
-    await transport.wait_until(lambda: len(transport.media) - before >= 7)
-    sent = transport.media[before:]
-    vh, ah = HEADERS[1], HEADERS[2]
-    assert payloads(sent) == payloads([HEADERS[0], vh, frames[2], ah, frames[3], frames[4], frames[5]])
-    assert [e["event"] for e in logs].count("target_headers_repaired") == 1
-    assert target.snapshot().dropped_frames == 2  # the two frames before the keyframe
 
 
 async def test_a_target_that_keeps_failing_warns_once_then_summarises(logs: list[dict[str, Any]]) -> None:
