@@ -52,6 +52,7 @@ from relay.runtime.logs import add_known_secrets, get_logger
 from relay.runtime.loopmonitor import LoopMonitor
 from relay.runtime.memtrim import malloc_trim, rss_kb
 from relay.runtime.sdnotify import Notifier, summary_line
+from relay.runtime.writetick import write_ticker
 from relay.status import RecordingReady, RelaySnapshot, ReloadResult
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
@@ -300,6 +301,7 @@ async def serve(config: RelayConfig, path: str) -> int:
         return EXIT_LISTEN_FAILED
     settle_after_start()  # before the loop monitor: its one full collection is start-up, not a stall
     relay.loop_monitor.start()
+    write_ticker().observer = relay.loop_monitor.observe  # its lateness is the loop's, while streams are live
     relay.start_housekeeping()
     announce_ready(relay.config, relay.bound)
     notifier.ready(summary())

@@ -18,6 +18,10 @@ The wheel of slots is one per distinct interval (usually one: the default), and 
 the timer fires at most 10 times per interval, however many targets there are: a timer
 per target, or per tag, costs more CPU than the writes it saves.
 
+Each time its timer fires, the ticker tells `observer` (the loop monitor,
+loopmonitor.py) when it was due: how late it runs is how long the loop was held, measured
+without a timer of the monitor's own while streams are live.
+
 `soon` runs a target's flush on the next loop iteration instead (flow control let go):
 one `call_soon` for all of them. A flush that raises is reported to the loop's exception
 handler and does not stop the other targets' flushes.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 PHASES = 10
@@ -86,7 +91,7 @@ class WriteTicker:
     """The process-wide write timer of one event loop."""
 
     __slots__ = ("loop", "_wheels", "_timer", "_timer_at", "_soon", "_soon_handle", "_next_phase", "_phases",
-                 "_groups")
+                 "_groups", "observer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -98,6 +103,7 @@ class WriteTicker:
         self._next_phase = 0
         self._phases: dict[str, int] = {}
         self._groups = 0  # groups given a phase so far
+        self.observer: Callable[[float], None] | None = None  # told when each firing was due
 
     def new_phase(self) -> int:
         """A new phase: round robin, so that what gets one spreads over the interval."""
@@ -181,6 +187,8 @@ class WriteTicker:
         self._timer_at = due
 
     def _fire(self) -> None:
+        if self.observer is not None:
+            self.observer(self._timer_at)
         self._timer = None
         self._timer_at = math.inf
         now = self.loop.time() + _SLACK
