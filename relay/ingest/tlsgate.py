@@ -34,7 +34,8 @@ from collections.abc import Callable
 
 from relay.runtime.logs import get_logger, peer_text
 from relay.ingest.admission import address_key
-from relay.ingest.publisher import IngestProtocol, IngestSettings, drop_frames
+from relay.ingest.publisher import IngestProtocol, IngestSettings
+from relay.ingest.session import drop_frames
 
 #: TLS handshakes in progress at once, over all RTMPS connections.
 MAX_HANDSHAKES = 16

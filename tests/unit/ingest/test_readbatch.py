@@ -14,7 +14,7 @@ import pytest
 
 from relay.config import LiveStreamConfig, ServerConfig
 from relay.flv import AUDIO, Tag
-from relay.ingest import publisher as ingest
+from relay.ingest import session as ingest
 from relay.ingest.listeners import Ingest
 from relay.live.stream import LiveStream
 from relay.ingest.readbatch import READ_LARGE, ReadBatch
@@ -196,7 +196,7 @@ async def test_a_publishers_reads_pause_between_slots_and_lose_nothing(batches: 
         conn.unpublish()
         writer.write(conn.data_to_send())
         await asyncio.wait_for(idle.wait(), WAIT)
-        assert protocol.live is None and "batch" not in protocol._paused_for
+        assert protocol.live is None and "batch" not in protocol.intake.paused_for
     finally:
         writer.close()
         server.close()
@@ -213,7 +213,7 @@ async def test_a_publishers_reads_are_not_paused_when_a_target_writes_each_tag_a
             writer.write(conn.data_to_send())
             await seen.wait_for(i + 1)
         (protocol,) = listeners.connections
-        assert batches == [] and not protocol._paused_for
+        assert batches == [] and not protocol.intake.paused_for
     finally:
         writer.close()
         server.close()
