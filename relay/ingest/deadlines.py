@@ -9,7 +9,8 @@ or not (the peer stopped reading them, replyflow.py):
 - CONNECTED (handshake done, not publishing): publishing within `publish_timeout` of the
   accept, or of the publisher's unpublish (a stream it stopped does not keep it in);
 - PUBLISHING: a publisher that sends nothing for `idle_timeout` is gone (a dead link
-  sends no FIN);
+  sends no FIN); its silence counts only while we read it (`last_data` is given as "now"
+  while we hold its input ourselves, and no earlier than when we read again);
 - paused: we stopped reading the peer ourselves, so its silence is not idleness (nor is
   a handshake it cannot finish): it must read our replies within `idle_timeout` (STALL);
   a stranger's publish deadline still holds.
@@ -74,7 +75,7 @@ class DeadlineState:
     publishing: bool  # a key claimed a live stream
     handshake_from: float  # the transport was made (RTMPS: the TLS handshake ended)
     publish_from: float  # the TCP accept, or the publisher's last unpublish
-    last_data: float  # the last read
+    last_data: float  # the last read (or when we last read again after holding the peer's input)
     paused_since: float | None = None  # replies paused (the peer does not read) since then
 
     @property

@@ -42,7 +42,7 @@ class Fed(Protocol):
 class Intake:
     """A connection's backlog of reads not yet fed, and the reasons its reading is paused."""
 
-    __slots__ = ("budget", "loop", "backlog", "paused_for", "transport", "_continuing")
+    __slots__ = ("budget", "loop", "backlog", "paused_for", "transport", "_continuing", "reading_since")
 
     def __init__(self, budget: IterationBudget, loop: asyncio.AbstractEventLoop) -> None:
         # No reference to the connection (it is passed in): a cycle would outlive it until
@@ -51,6 +51,8 @@ class Intake:
         self.loop = loop
         self.backlog: deque[memoryview] = deque()  # read and not yet fed to the core (a stranger's)
         self.paused_for: set[str] = set()  # why reading is paused: "replies", "budget", "batch"
+        # When reading last started again after we paused it: a peer's silence before it is ours.
+        self.reading_since = float("-inf")
         self.transport: asyncio.Transport | None = None  # set when the connection is made
         self._continuing = False
 
@@ -104,3 +106,4 @@ class Intake:
         transport = self.transport
         if not self.paused_for and transport is not None and not transport.is_closing():
             transport.resume_reading()
+            self.reading_since = self.loop.time()

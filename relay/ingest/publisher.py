@@ -190,10 +190,14 @@ class IngestProtocol(asyncio.Protocol):
     # -- deadlines (deadlines.py decides) ---------------------------------------------
 
     def _deadlines(self) -> DeadlineState:
-        flow = self.flow
+        flow, intake = self.flow, self.intake
+        # A peer is silent only while we read it: while we hold its input (a batch, the loop's
+        # budget, its unread replies), and until we read again, its silence is ours. On a busy
+        # machine a batch's resume comes late, and a publisher must not be cut for that.
+        heard = self.loop.time() if intake.paused_for else max(self.last_data, intake.reading_since)
         return DeadlineState(handshaking=self.session.conn.state == HANDSHAKE, publishing=self.live is not None,
                              handshake_from=self._handshake_from, publish_from=self._publish_from,
-                             last_data=self.last_data, paused_since=None if flow is None else flow.paused_since)
+                             last_data=heard, paused_since=None if flow is None else flow.paused_since)
 
     def arm(self) -> None:
         """(Re)arm the one timer at the earliest deadline that applies now."""
