@@ -29,7 +29,6 @@ the first, then at most one summary line per LOG_INTERVAL.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import time
 from collections import Counter
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 
 from aiohttp.web_protocol import RequestHandler
 
+from relay.addresses import address_key
 from relay.config.policy import HttpLimits
 from relay.runtime.logs import get_logger
 
@@ -48,20 +48,6 @@ FAILURE_WINDOW = 60.0
 #: Addresses whose failures are remembered at most (a flood from many addresses stays bounded).
 MAX_TRACKED_ADDRESSES = 4096
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@functools.lru_cache(maxsize=4096)
-def address_key(host: str) -> str:
-    """The unit limits count by: the IPv4 address, or the /64 of an IPv6 address."""
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 class SummaryLog:

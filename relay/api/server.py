@@ -36,10 +36,10 @@ from relay.api.guard import (
     Connections,
     GuardedConnection,
     SignInFailures,
-    address_key,
     host_refusal,
     origin_refusal,
 )
+from relay.addresses import address_key
 from relay.api.history import RateHistory
 from relay.api.metrics import CONTENT_TYPE, RelayCollector, make_registry, render
 from relay.api.redaction import ScrubbedMetrics, scrub_values

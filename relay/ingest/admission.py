@@ -26,12 +26,11 @@ Nothing here ever sees a stream key: the ingest reports a failed publish by addr
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Protocol
 
+from relay.addresses import address_key
 from relay.config import IngestLimits
 from relay.runtime.logs import get_logger
 
@@ -46,20 +45,6 @@ REFUSAL_LOG_INTERVAL = 1.0
 TOO_MANY_CONNECTIONS = "max_connections"
 TOO_MANY_FROM_ADDRESS = "max_connections_per_address"
 GUESSING_KEYS = "failed_publishes_per_minute"
-
-
-@functools.lru_cache(maxsize=4096)  # the same few addresses, again and again, under a flood
-def address_key(host: str) -> str:
-    """The unit limits count by: the IPv4 address, or the /64 of an IPv6 address."""
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 class Stranger(Protocol):

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from relay.config import IngestLimits
-from relay.ingest.admission import Admission, PeerLogBudget, address_key
+from relay.addresses import address_key
+from relay.ingest.admission import Admission, PeerLogBudget
 from relay.ingest.deadlines import DeadlineState, expired, next_deadline
 from relay.ingest.intake import Intake
 from relay.ingest.replyflow import ReplyFlow

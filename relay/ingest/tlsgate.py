@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from relay.runtime.logs import get_logger, peer_text
-from relay.ingest.admission import address_key
+from relay.addresses import address_key
 from relay.ingest.publisher import IngestProtocol, IngestSettings
 from relay.ingest.session import drop_frames
 

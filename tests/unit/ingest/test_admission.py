@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from relay.addresses import address_key
 from relay.config import IngestLimits
 from relay.ingest.admission import (
     BLOCK_SECONDS,
@@ -18,7 +19,6 @@ from relay.ingest.admission import (
     TOO_MANY_FROM_ADDRESS,
     Admission,
     PeerLogBudget,
-    address_key,
 )
 from tests.support.logcapture import LogStream, log_out  # noqa: F401  (log_out: a fixture)
 
