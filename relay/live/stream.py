@@ -134,6 +134,8 @@ class LiveStream:
                 away_ms = slate_gap
             self.log.info("publisher_resumed", away_ms=away_ms)
             for target in self.targets:
+                if slate_gap is not None:
+                    target.write()  # the slate's last tags go out on its timeline, before the jump
                 target.resync(away_ms)
             if self.recorder is not None:
                 self.recorder.resync(away_ms)

@@ -112,7 +112,8 @@ def ffmpeg_command(settings: SlateSettings, output: str, *, ffmpeg: str = "ffmpe
     command += ["-map", "0:v", "-vf", video_filter, "-r", rate, "-t", f"{settings.period_ms / 1000:.3f}"]
     if settings.video_codec == "h264":
         command += ["-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage", "-bf", "0",
-                    "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
+                    "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+                    "-x264-params", "repeat-headers=1:sps-id=1"]
     else:
         command += ["-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
                     "-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:log-level=error"]
