@@ -139,6 +139,7 @@ class LiveStream:
                 target.resync(away_ms)
             if self.recorder is not None:
                 self.recorder.resync(away_ms)
+            self._announce("video.live_stream.connected")
             return True
         self.log.info("live_stream_status", **{"from": IDLE, "to": ACTIVE})
         self.active_since = time.time()
@@ -184,6 +185,7 @@ class LiveStream:
         self._window = loop.call_later(window, self._end, f"the publisher did not come back within {window:g} s")
         self.log.info("publisher_lost", reason=reason, reconnect_window_s=window)
         self.slate.lost()
+        self._announce("video.live_stream.disconnected")
 
     def _end(self, reason: str) -> None:
         if self._window is not None:
@@ -264,6 +266,7 @@ class LiveStream:
             simulcast_targets=tuple(t.snapshot() for t in self.targets),
             ingest=ingest, health=health,
             recording=self.recorder.snapshot() if self.recorder is not None else None,
+            slate=self.slate.status,
         )
 
     def _slate_settings(self) -> SlateSettings | str:

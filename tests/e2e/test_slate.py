@@ -16,6 +16,7 @@ import itertools
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,13 @@ from testbed.ports import wait_until
 from testbed.relay_proc import RelayProcess
 from tests.support.probe import ffprobe_streams
 from tests.support.recording import media
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 INGEST_KEY = "slate-ingest-KEY-5e0a7d31"
 KEYS = {"nginx": "slate-nginx-KEY-c81f", "listener": "slate-listener-KEY-27b9"}
+WEBHOOK_SECRET = "slate-webhook-secret-KEY-9f04"  # noqa: S105
 AFTER = 1.0
 MAX_GAP_MS = int(AFTER * 1000) + 100
 
@@ -70,13 +73,20 @@ def relay(relay_daemon: Callable[..., RelayProcess]) -> Callable[..., RelayProce
 
 
 def slate_daemon(relay: Callable[..., RelayProcess], nginx: NginxRtmp, listener: FfmpegListener,
-                 window: float, recordings: Path | None = None) -> RelayProcess:
+                 window: float, recordings: Path | None = None, webhook: str | None = None) -> RelayProcess:
     targets = [{"url": nginx.url("rec"), "stream_key": KEYS["nginx"], "passthrough": "nginx"},
                {"url": listener.url.rsplit("/", 1)[0], "stream_key": KEYS["listener"], "passthrough": "listener"}]
     live_stream: dict[str, Any] = {"reconnect_slate": {"enabled": True, "after": AFTER}}
     if recordings is not None:
         live_stream["recording"] = {"enabled": True, "dir": str(recordings)}
-    return relay(targets, reconnect_window=window, live_stream=live_stream)
+    extra = {} if webhook is None else {"webhooks": [{"url": webhook, "secret": WEBHOOK_SECRET}]}
+    return relay(targets, reconnect_window=window, live_stream=live_stream, extra=extra)
+
+
+def slate_status(daemon: RelayProcess) -> str:
+    """The live stream's `slate` in the status API."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{daemon.http_port}/api/v1/live-streams/studio", timeout=10) as r:
+        return str(json.load(r)["data"]["slate"])
 
 
 def ingest_url(daemon: RelayProcess) -> str:
@@ -158,9 +168,26 @@ def test_a_dropped_publisher_is_bridged_by_the_slate_on_every_target_and_the_rec
 ) -> None:
     nginx = nginx_rtmp(RtmpApp("rec", record=True))
     listener = ffmpeg_listener(stream_key=KEYS["listener"], output=tmp_path / "listener.flv")
-    daemon = slate_daemon(relay, nginx, listener, window=30, recordings=tmp_path / "recordings")
+    receiver = WebhookReceiver(WEBHOOK_SECRET)
+    with receiver:
+        daemon = slate_daemon(relay, nginx, listener, window=30, recordings=tmp_path / "recordings",
+                              webhook=receiver.url)
+        run_show(daemon, returning, long_clip, source_flv, other_clip, nginx, listener, publishers, tmp_path)
+        types = [t for t in receiver.wait_until(lambda e: "video.live_stream.idle" in [x["type"] for x in e])
+                 if t["type"].startswith("video.live_stream.") and ".simulcast_target." not in t["type"]
+                 and ".recording." not in t["type"]]
+    assert [t["type"] for t in types] == ["video.live_stream.active", "video.live_stream.disconnected",
+                                          "video.live_stream.connected", "video.live_stream.idle"]
+    assert receiver.bad_signatures == 0
+    assert daemon.terminate(timeout=5) == 0
+
+
+def run_show(daemon: RelayProcess, returning: str, long_clip: Path, source_flv: Path, other_clip: Path,
+             nginx: NginxRtmp, listener: FfmpegListener, publishers: Callable[[Path, str], FfmpegProcess],
+             tmp_path: Path) -> None:
     first = publishers(long_clip, ingest_url(daemon))
     ready = daemon.wait_for("slate_ready", timeout=30)
+    assert slate_status(daemon) == "ready"
     assert (ready["width"], ready["height"], ready["video_codec"], ready["audio_codec"]) == (640, 360, "h264", "aac")
     for name in KEYS:
         daemon.wait_for("target_status", target=name, to="broadcasting")
@@ -172,6 +199,7 @@ def test_a_dropped_publisher_is_bridged_by_the_slate_on_every_target_and_the_rec
     first.proc.wait(5)
     daemon.wait_for("publisher_lost")
     daemon.wait_for("slate_started", timeout=10)
+    assert slate_status(daemon) == "playing"
     time.sleep(5)  # the scenario: the encoder is back 5 s later
     second_source = source_flv if returning == "same" else other_clip
     second = publishers(second_source, ingest_url(daemon))
@@ -190,7 +218,6 @@ def test_a_dropped_publisher_is_bridged_by_the_slate_on_every_target_and_the_rec
     for what, path in (("nginx", recorded), ("listener", listener.output),
                        ("recording", recording_of(tmp_path / "recordings"))):
         assert_show(path, sources, (640, 360), tmp_path, what)
-    assert daemon.terminate(timeout=5) == 0
 
 
 def test_the_window_running_out_on_the_slate_ends_the_broadcast_as_without_one(
