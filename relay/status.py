@@ -154,6 +154,7 @@ class LiveStreamSnapshot:
     ingest: IngestSnapshot | None
     health: HealthSnapshot
     recording: RecordingSnapshot | None = None
+    slate: str = "off"  # the reconnect slate: off | preparing | ready | unavailable | playing (relay/slate/)
 
     def to_json(self) -> dict[str, Any]:
         """The live stream object of the status API (Mux's live stream, with our additions)."""
@@ -164,6 +165,7 @@ class LiveStreamSnapshot:
             "reconnect_window": self.reconnect_window,
             "publisher_connected": self.publisher_connected,
             "awaiting_publisher": self.awaiting_publisher,
+            "slate": self.slate,
             "sessions": self.sessions,
             "active_since": self.active_since,
             "bytes_received": self.bytes_received,

@@ -156,6 +156,7 @@ def render_table(streams: list[dict[str, Any]], now: float) -> str:
         if health["reasons"]:
             detail = "; ".join(r["message"] for r in health["reasons"])
         status = stream["status"] + (" (waiting for publisher)" if stream.get("awaiting_publisher") else "")
+        status += " (slate on air)" if stream.get("slate") == "playing" else ""
         rows.append([stream["name"], status,
                      f"{health['status']} {rate}" if stream["status"] == "active" else "-",
                      _age(stream.get("active_since"), now), "", "", "", detail])

@@ -41,6 +41,7 @@ from relay.config.sections import (
     ServerConfig,
     WebhookConfig,
 )
+from relay.config.slate import SlateConfig
 from relay.config.summary import summarize
 from relay.secret import Secret, redact
 
@@ -60,6 +61,7 @@ __all__ = [
     "RelayConfig",
     "Secret",
     "ServerConfig",
+    "SlateConfig",
     "TargetConfig",
     "TargetDefaults",
     "Timeouts",

@@ -44,6 +44,7 @@ class LoadContext:
     # circle); model.py reads them field by field.
     target_defaults: object | None = None  # a TargetDefaults
     health: object | None = None  # a HealthPolicy
+    reconnect_slate: object | None = None  # a SlateConfig
     recording: RecordingDefaultsLike | None = None  # a RecordingDefaults
     secrets: list[Secret] = field(default_factory=list)
 

@@ -28,6 +28,7 @@ from relay.config.messages import describe, field_names, type_name
 from relay.config.model import RelayConfig
 from relay.config.policy import HealthPolicy, TargetDefaults
 from relay.config.sections import RecordingDefaults
+from relay.config.slate import SlateConfig
 from relay.config.yamlsource import MAX_CONFIG_BYTES, YamlDocument, read_yaml
 from relay.config.scrub import scrub, scrub_part
 from relay.secret import Secret
@@ -119,7 +120,8 @@ def _context(data: dict[object, object], environ: dict[str, str], base_dir: Path
             return None  # its problems are reported where the section is validated again
 
     return replace(context, target_defaults=ahead(TargetDefaults, "target_defaults"),
-                   health=ahead(HealthPolicy, "health"), recording=ahead(RecordingDefaults, "recording"))
+                   health=ahead(HealthPolicy, "health"), recording=ahead(RecordingDefaults, "recording"),
+                   reconnect_slate=ahead(SlateConfig, "reconnect_slate"))
 
 
 def _placed(err: ValidationError, doc: YamlDocument, root: type[BaseModel],

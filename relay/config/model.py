@@ -55,6 +55,7 @@ from relay.config.sections import (
     ServerConfig,
     WebhookConfig,
 )
+from relay.config.slate import SlateConfig
 from relay.config.values import TargetUrl, is_placeholder, target_url
 from relay.secret import Secret
 
@@ -177,7 +178,7 @@ class LiveStreamConfig(SecretSources):
 
     secret_fields: ClassVar[tuple[str, str, str]] = ("stream_key", "stream_key_file", "stream_key_env")
     # The fields a live stream inherits from the top level, field by field, unless it sets them.
-    inherited: ClassVar[tuple[str, ...]] = ("health",)
+    inherited: ClassVar[tuple[str, ...]] = ("health", "reconnect_slate")
 
     name: LiveStreamName
     """Unique name of the live stream in logs, status and metrics, and the folder of its
@@ -194,6 +195,9 @@ class LiveStreamConfig(SecretSources):
     not end the broadcast on every platform; 0 disables."""
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     """Automatic recording of this live stream."""
+    reconnect_slate: SlateConfig = SlateConfig()
+    """The slate the platforms see while the publisher is away; each field not set here is taken
+    from reconnect_slate."""
     health: HealthPolicy = HealthPolicy()
     """Health warnings of this live stream; each field not set here is taken from health."""
     simulcast_targets: Annotated[tuple[TargetConfig, ...], FromList] = Field(
@@ -213,7 +217,8 @@ class LiveStreamConfig(SecretSources):
     @classmethod
     def _inherit(cls, data: Any, info: ValidationInfo) -> Any:
         context = load_context(info)
-        return inherit(data, {"health": context.health or HealthPolicy(), "recording": {}})
+        return inherit(data, {"health": context.health or HealthPolicy(), "recording": {},
+                              "reconnect_slate": context.reconnect_slate or SlateConfig()})
 
     @field_validator("simulcast_targets", mode="wrap")
     @classmethod
@@ -269,6 +274,8 @@ class RelayConfig(Section):
     """Policies of every simulcast target, unless the target sets its own."""
     health: HealthPolicy = HealthPolicy()
     """When a live stream is reported unhealthy; a live stream's own health overrides it."""
+    reconnect_slate: SlateConfig = SlateConfig()
+    """The reconnect slate of every live stream; a live stream's own reconnect_slate overrides it."""
     recording: RecordingDefaults = Field(default_factory=RecordingDefaults)
     """Recording settings shared by every live stream (each turns recording on in its own
     recording section)."""

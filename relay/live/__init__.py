@@ -16,5 +16,7 @@ Modules:
 - news.py: which target status changes observers (webhooks) hear of, pure;
 - meter.py: the ingest meter, pure: tags in, an IngestReading out;
 - metertap.py: the meter as a hub subscriber, with the loop's clock and decoded onMetaData;
-- health.py: stream-health rules, pure: a reading in, issues out, each episode once.
+- health.py: stream-health rules, pure: a reading in, issues out, each episode once;
+- slatefit.py: the settings the reconnect slate must match (relay/slate/), from the meter's
+  reading, pure.
 """

@@ -29,7 +29,8 @@ class IngestWatch:
         self._loop = asyncio.get_running_loop()
         self.log = log
         self.meter = IngestMeter(self._loop.time())
-        hub.join(IngestSubscriber(self.meter))
+        self.tap = IngestSubscriber(self.meter)  # paused while the reconnect slate plays
+        hub.join(self.tap)
         self.health = Episodes()
         self.publisher_address: str | None = None
         self.publisher_since = 0.0  # wall clock

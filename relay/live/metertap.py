@@ -24,14 +24,17 @@ MAX_METADATA_VALUES = 4096
 class IngestSubscriber:
     """Feeds a live stream's tags to its IngestMeter; never blocks, never raises on bad metadata."""
 
-    __slots__ = ("meter", "_loop")
+    __slots__ = ("meter", "paused", "_loop")
 
     def __init__(self, meter: IngestMeter) -> None:
         self.meter = meter
+        self.paused = False  # the reconnect slate is playing: its tags are not the publisher's
         self._loop = asyncio.get_running_loop()
 
     def offer(self, tag: Tag) -> None:
         """Hub subscriber protocol: one tag of the live stream."""
+        if self.paused:
+            return
         now = self._loop.time()
         self.meter.observe(tag, now)
         if tag.kind == SCRIPT and is_metadata(tag.payload) and len(tag.payload) <= MAX_DECODED_METADATA:

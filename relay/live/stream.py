@@ -26,6 +26,11 @@ Recording (when enabled): each publish session gets a Recorder from `recordings`
 subscriber like the targets; a publisher that rejoins inside the window continues the
 same file, and the session's end finishes it in the background. A reload that changes
 `recording` applies from the next session.
+
+Reconnect slate (when enabled): inside the window the targets and the recording are fed a
+slate clip instead of nothing (relay/slate/); a publisher that comes back continues from
+the slate's latest frame rather than from its own. A reload that changes `reconnect_slate`
+applies from the next publisher connection.
 """
 
 from __future__ import annotations
@@ -43,11 +48,14 @@ from relay.live.ingestwatch import IngestWatch
 from relay.live.meter import IngestMeter
 from relay.live.news import TargetNews
 from relay.live.retarget import Reconfiguration
+from relay.live.slatefit import slate_settings
 from relay.recording.recorder import Recorder
 from relay.recording.sessions import Recordings
 from relay.rtmp.encoded import EncodedMessage, held_bytes
 from relay.runtime.logs import get_logger
 from relay.runtime.writetick import write_ticker
+from relay.slate.player import SlatePlayer
+from relay.slate.settings import SlateSettings
 from relay.targets.statustable import Transition
 from relay.targets.supervisor import Target
 from relay.status import (
@@ -83,6 +91,8 @@ class LiveStream:
         self.sessions = 0
         self._loop = asyncio.get_running_loop()
         self.ingest = IngestWatch(self.hub, self.log)
+        self.slate = SlatePlayer(self.hub, self._slate_settings, self.log, config.reconnect_slate)
+        self.slate.on_playing = self._slate_playing
         self.active_since: float | None = None  # wall clock
         self._retired: list[Target] = []  # removed by a reload, still closing
         self._window: asyncio.TimerHandle | None = None  # the reconnect window, while it runs
@@ -115,15 +125,21 @@ class LiveStream:
         self.hub.state.publisher_enhanced = declares_enhanced
         loop = asyncio.get_running_loop()
         self.ingest.connected(_peer_address(publisher))
+        slate_gap = self.slate.claimed(self.config.reconnect_slate)
         if self._window is not None:
             self._window.cancel()
             self._window = None
             away_ms = int((loop.time() - self._publisher_lost_at) * 1000)
+            if slate_gap is not None:  # the targets' timelines went on with the slate
+                away_ms = slate_gap
             self.log.info("publisher_resumed", away_ms=away_ms)
             for target in self.targets:
+                if slate_gap is not None:
+                    target.writer.write()  # the slate's last tags go out on its timeline, before the jump
                 target.resync(away_ms)
             if self.recorder is not None:
                 self.recorder.resync(away_ms)
+            self._announce("video.live_stream.connected")
             return True
         self.log.info("live_stream_status", **{"from": IDLE, "to": ACTIVE})
         self.active_since = time.time()
@@ -168,6 +184,8 @@ class LiveStream:
         self._publisher_lost_at = loop.time()
         self._window = loop.call_later(window, self._end, f"the publisher did not come back within {window:g} s")
         self.log.info("publisher_lost", reason=reason, reconnect_window_s=window)
+        self.slate.lost()
+        self._announce("video.live_stream.disconnected")
 
     def _end(self, reason: str) -> None:
         if self._window is not None:
@@ -175,6 +193,7 @@ class LiveStream:
             self._window = None
         self.log.info("live_stream_status", reason=reason, **{"from": ACTIVE, "to": IDLE})
         self.active_since = None
+        self.slate.ended()
         self._announce("video.live_stream.idle")
         if self.recorder is not None:
             self.recorder.stop()
@@ -247,7 +266,16 @@ class LiveStream:
             simulcast_targets=tuple(t.snapshot() for t in self.targets),
             ingest=ingest, health=health,
             recording=self.recorder.snapshot() if self.recorder is not None else None,
+            slate=self.slate.status,
         )
+
+    def _slate_settings(self) -> SlateSettings | str:
+        """What this stream's slate must match, measured now (slatefit.py)."""
+        return slate_settings(self.meter.reading(self._loop.time()), self.name, self.config.reconnect_slate)
+
+    def _slate_playing(self, playing: bool) -> None:
+        """The slate started or stopped: what it feeds is not the publisher's, so it is not metered."""
+        self.ingest.tap.paused = playing
 
     @property
     def meter(self) -> IngestMeter:

@@ -84,12 +84,14 @@ SPEC: dict[str, tuple[float | None, float, float]] = {
     "target_defaults.queue.max_behind_seconds": (30.0, 1, 3600),
     "target_defaults.write_interval": (0.1, 0, 0.1),
     "live_streams[0].reconnect_window": (60.0, 0, 3600),
+    "reconnect_slate.after": (1.0, 0, 30),
     "live_streams[0].recording.keep_last": (None, 1, 100_000),
     "live_streams[0].recording.max_age": (None, 60, 315_360_000),
     "live_streams[0].recording.max_total_size": (None, MIB, 1024 * 1024 * GIB),
 }
 # A live stream's health and a target's policies: the same fields, inherited.
-SPEC.update({f"live_streams[0].{path}": spec for path, spec in SPEC.items() if path.startswith("health.")})
+SPEC.update({f"live_streams[0].{path}": spec for path, spec in SPEC.items()
+             if path.startswith(("health.", "reconnect_slate."))})
 SPEC.update({f"{T0}.{path.removeprefix('target_defaults.')}": spec
              for path, spec in SPEC.items() if path.startswith("target_defaults.")})
 
