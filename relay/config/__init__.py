@@ -32,6 +32,7 @@ from relay.config.policy import (
     QueuePolicy,
     ReconnectPolicy,
     TargetDefaults,
+    TargetLimits,
     Timeouts,
 )
 from relay.config.sections import (
@@ -62,6 +63,7 @@ __all__ = [
     "ServerConfig",
     "TargetConfig",
     "TargetDefaults",
+    "TargetLimits",
     "Timeouts",
     "WebhookConfig",
     "load_config",

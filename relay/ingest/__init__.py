@@ -7,7 +7,7 @@ blocking of key guessers. The publisher connection (publisher.py) feeds the byte
 sans-I/O ServerConnection (relay/rtmp/), answers connect and publish, and once a key
 claims a live stream (relay/live/) hands every tag to its hub. What a stranger without
 a key may cost is bounded: its input is fed in slices against a share of each loop
-iteration (workbudget.py), and its replies cannot pile up (replyflow.py). A publisher's
+iteration (relay/runtime/workbudget.py), and its replies cannot pile up (replyflow.py). A publisher's
 socket is read once per write interval, and its targets are written right after
 (readbatch.py), so one wakeup carries a batch of tags through the whole relay.
 
@@ -17,6 +17,5 @@ Modules:
 - admission.py: connection limits per address and in total, key-guess blocking;
 - publisher.py: one ingest connection: the protocol glue, its deadlines, claim and release;
 - readbatch.py: batched reads of a publisher's socket, in step with its targets' writes;
-- replyflow.py: backpressure of replies to one peer;
-- workbudget.py: the share of a loop iteration that peers without a key may use.
+- replyflow.py: backpressure of replies to one peer.
 """

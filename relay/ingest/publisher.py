@@ -40,7 +40,7 @@ from relay.ingest.admission import Admission, PeerLogBudget, address_key
 from relay.live.stream import LiveStream
 from relay.ingest.readbatch import ReadBatch
 from relay.ingest.replyflow import ReplyFlow
-from relay.ingest.workbudget import IterationBudget
+from relay.runtime.workbudget import IterationBudget
 from relay.runtime.writetick import write_ticker
 from relay.rtmp.errors import ProtocolError
 from relay.rtmp.events import ConnectRequest, DataDropped, Media, PublishEnded, PublishRequest

@@ -305,7 +305,7 @@ class Target(LinkOwner):
 
     def link_message(self, link: TargetLink, level: str, code: str, description: str) -> None:
         # At debug: an error among them fails the link, and its words are then the failure's reason.
-        self.log.debug("target_status_message", level=level, code=code, description=description)
+        link.lines.line(self.log, "debug", "target_status_message", level=level, code=code, description=description)
 
     # -- Enhanced RTMP reconnect request: a second link takes over at a keyframe ---------
 
