@@ -32,6 +32,7 @@ from relay.config.policy import (
     QueuePolicy,
     ReconnectPolicy,
     TargetDefaults,
+    TargetLimits,
     Timeouts,
 )
 from relay.config.sections import (
@@ -64,6 +65,7 @@ __all__ = [
     "SlateConfig",
     "TargetConfig",
     "TargetDefaults",
+    "TargetLimits",
     "Timeouts",
     "WebhookConfig",
     "load_config",

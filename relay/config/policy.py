@@ -17,8 +17,8 @@ from relay.config.errors import fail, problem
 from relay.config.fields import FromList, HostName, Section
 
 __all__ = [
-    "HealthPolicy", "HttpLimits", "IngestLimits", "QueuePolicy", "ReconnectPolicy", "TargetDefaults", "Timeouts",
-    "inherit",
+    "HealthPolicy", "HttpLimits", "IngestLimits", "QueuePolicy", "ReconnectPolicy", "TargetDefaults", "TargetLimits",
+    "Timeouts", "inherit",
 ]
 
 KIB = 1024
@@ -110,6 +110,23 @@ class QueuePolicy(Section):
     """Seconds behind the live stream after which the target is reconnected and resynced."""
 
 
+class TargetLimits(Section):
+    """Limits that keep a hostile or broken platform server from hurting the relay: what a target's
+    server sends back is untrusted, like what a stranger sends the ingest."""
+
+    max_chunk_size: int = Field(MIB, ge=128, le=16_777_215)
+    """Largest RTMP chunk size (Set Chunk Size) the platform may ask for, in bytes."""
+    max_message_size: int = Field(64 * KIB, ge=KIB, le=16_777_215)
+    """Largest RTMP message (a command or status: a platform sends no media) accepted from the
+    platform, in bytes."""
+    max_output_bytes: int = Field(MIB, ge=64 * KIB, le=64 * MIB)
+    """Bytes of replies (acknowledgements, ping answers) queued for a platform that does not read
+    them; past it, the target fails and reconnects."""
+    log_lines_per_second: int = Field(10, ge=1, le=10_000)
+    """Log lines a second about what one target's platform says (its status messages); the rest
+    are counted in one summary line a second."""
+
+
 class HealthPolicy(Section):
     """When the relay warns that a live stream is unhealthy (status, logs, webhooks)."""
 
@@ -134,6 +151,8 @@ class TargetDefaults(Section):
     """Deadlines of each step of a target's connection."""
     queue: QueuePolicy = QueuePolicy()
     """A target's bounded queue."""
+    limits: TargetLimits = TargetLimits()
+    """What the platform's server may make the relay hold, do or log."""
     write_interval: float = Field(0.1, ge=0, le=0.1)
     """Seconds of media gathered into one write to a target: fewer, larger writes cost much less
     CPU, and platforms buffer seconds of video, so a tag waits at most this long; 0 writes each

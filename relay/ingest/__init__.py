@@ -14,7 +14,7 @@ stall), and the answer to connect and publish (verdicts.py: accept, or reject wi
 reply, the log line and whether a wrong key counts against the address).
 
 What a stranger without a key may cost is bounded: its input is fed in slices against a
-share of each loop iteration (intake.py, workbudget.py), and its replies cannot pile up
+share of each loop iteration (intake.py, relay/runtime/workbudget.py), and its replies cannot pile up
 (replyflow.py). A publisher's socket is read once per write interval, and its targets are
 written right after (readbatch.py), so one wakeup carries a batch of tags through the
 whole relay. Nothing on a publisher's read path is asked per tag but the hub.
@@ -31,6 +31,5 @@ Modules:
 - verdicts.py (pure): the answers to connect and publish;
 - intake.py: a connection's input to its core (a stranger's in slices), and why reading is paused;
 - readbatch.py: batched reads of a publisher's socket, in step with its targets' writes;
-- replyflow.py: the way out to one peer: backpressure of replies, closing with a grace;
-- workbudget.py: the share of a loop iteration that peers without a key may use.
+- replyflow.py: the way out to one peer: backpressure of replies, closing with a grace.
 """

@@ -17,7 +17,7 @@ import asyncio
 from collections import deque
 from typing import Protocol
 
-from relay.ingest.workbudget import IterationBudget
+from relay.runtime.workbudget import IterationBudget
 
 #: Bytes of a stranger's input fed to the core at a time: the most work done past the
 #: loop's budget for strangers (workbudget.py) is one slice, well under a millisecond.

@@ -33,8 +33,8 @@ from relay.ingest.deadlines import DeadlineState, expired, next_deadline
 from relay.ingest.intake import Intake
 from relay.ingest.replyflow import ReplyFlow
 from relay.ingest.session import IngestSession
-from relay.ingest.workbudget import IterationBudget
 from relay.live.stream import LiveStream
+from relay.runtime.workbudget import IterationBudget
 from relay.rtmp.server import ServerConnection
 from relay.rtmp.states import HANDSHAKE
 

@@ -6,8 +6,11 @@ one per tag. The loop monitor (loopmonitor.py) notices a stalled loop and says h
 CPU it took. systemd hears of readiness, reloads, stopping and the watchdog through
 sdnotify.py. At start the process raises its open-file limit (fdlimit.py), sets the
 garbage collector for a long-running server (gcpolicy.py), and after bursts of
-connections gives freed memory back (memtrim.py). Logs are structlog, set up once
+connections gives freed memory back (memtrim.py). Untrusted input (a stranger on the
+ingest, any platform's server) is fed in slices against a share of each loop iteration
+(workbudget.py), so no peer's flood holds the loop. Logs are structlog, set up once
 (logs.py), with every key scrubbed.
 
-Modules: writetick.py, loopmonitor.py, sdnotify.py, logs.py, fdlimit.py, gcpolicy.py, memtrim.py.
+Modules: writetick.py, loopmonitor.py, sdnotify.py, logs.py, fdlimit.py, gcpolicy.py, memtrim.py,
+workbudget.py.
 """

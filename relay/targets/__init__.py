@@ -14,8 +14,11 @@ the first and hands it to the writer at a keyframe.
 
 Each attempt opens a link (link.py: TCP, TLS, handshake, connect, publish, then the
 platform's messages); flow control (flowcontrol.py) pauses a target whose platform reads
-slowly without slowing anybody else, and fails it when it stops reading. Failures are told
-in an operator's words (reasons.py).
+slowly without slowing anybody else, and fails it when it stops reading. What a platform
+sends back is untrusted: it is fed to the connection in slices within a share of each loop
+iteration, and not at all while the platform does not read (intake.py), and the lines it can
+make us log are rate-limited (platformlog.py). Failures are told in an operator's words
+(reasons.py).
 
 Imports point one way: supervisor.py -> switch.py -> writer.py -> link.py; the switch
 asks the supervisor through a small protocol (SwitchOwner), the writer tells nobody.
@@ -28,5 +31,7 @@ Modules:
 - logpolicy.py: which status changes are logged, at which level;
 - link.py: one client connection (and the Enhanced RTMP reconnect request's endpoint);
 - flowcontrol.py: paused or writable, drain, the write deadline;
+- intake.py: the platform's input, fed in slices within the loop's budget for platforms;
+- platformlog.py: at most log_lines_per_second lines a second about what a platform says;
 - reasons.py: connection errors in words.
 """

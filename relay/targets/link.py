@@ -9,6 +9,13 @@ Flow control (paused, writable, drain, the write deadline) is one FlowControl ob
 (flowcontrol.py): a peer that stops reading for `max_behind_seconds` fails the link
 instead of hanging it.
 
+What the platform sends is untrusted (the target's `limits`): the connection takes
+messages up to `max_message_size` and chunk sizes from 128 to `max_chunk_size`, and fails
+past `max_output_bytes` of replies it queued by itself; its input is fed a slice at a
+time within a share of each loop iteration, and not at all while the platform does not
+read (intake.py); the target's lines about what the platform says are rate-limited
+(platformlog.py, one budget per target, shared by its links).
+
 An Enhanced RTMP reconnect request names where to reconnect (a tcUrl). It may come from
 anyone on the path of a plain rtmp connection, and following it moves the stream key
 there, so it is followed only to the target's own host or a host listed in the target's
@@ -28,6 +35,8 @@ from relay.config import TargetConfig
 from relay.fanout.primer import Primer
 from relay.runtime.logs import PEER_TEXT_LIMIT
 from relay.targets.flowcontrol import FlowControl
+from relay.targets.intake import Intake
+from relay.targets.platformlog import LineBudget
 from relay.targets.reasons import describe_connection_error
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import EncodedMessage
@@ -65,6 +74,15 @@ class Endpoint:
 class LinkOwner:
     """What a link tells its target."""
 
+    _platform_log: LineBudget | None = None
+
+    def platform_log(self, per_second: int) -> LineBudget:
+        """The budget of this target's log lines about its platform, one for all its links."""
+        budget = self._platform_log
+        if budget is None or budget.per_second != per_second:
+            budget = self._platform_log = LineBudget(per_second)
+        return budget
+
     def link_resumed(self, link: TargetLink) -> None:
         """The transport can take data again."""
 
@@ -95,8 +113,11 @@ class TargetLink(asyncio.Protocol):
         self.flow = FlowControl(loop, stall, lambda: self.fail(TargetFailure(
             f"the platform stopped reading: no write progress for {stall:g} s")))
         self.closing = False  # unpublished: nothing more may be sent
+        self.half_closed = False  # our end is shut (write_eof): the platform's input is read, never answered
         # What this connection has been sent: onMetaData and sequence headers before any frame.
         self.primer: Primer[EncodedMessage] = Primer()
+        self.intake = Intake(loop, self._feed)
+        self.lines = owner.platform_log(config.limits.log_lines_per_second)
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -104,9 +125,16 @@ class TargetLink(asyncio.Protocol):
         # uvloop's transports implement the interface without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.intake.attach(self.transport)
         self.write_output()
 
     def data_received(self, data: bytes) -> None:
+        self.intake.received(data)
+
+    def _feed(self, data: memoryview) -> bool:
+        """A slice of the platform's input to the connection; False once the link has failed."""
+        if self.closed.done():
+            return False
         conn = self.conn
         try:
             conn.receive_data(data)
@@ -117,7 +145,7 @@ class TargetLink(asyncio.Protocol):
                     _settle(self.published)
                 elif isinstance(event, Refused):
                     self._on_refused(event)
-                    return
+                    return False
                 elif isinstance(event, ReconnectRequested):
                     self.owner.link_reconnect_requested(self, event.tc_url)
                 elif isinstance(event, StatusReceived):
@@ -126,11 +154,12 @@ class TargetLink(asyncio.Protocol):
                     self.owner.link_message(self, self.redact(event.level), code, description)
                     if event.level == "error":
                         self.fail(TargetFailure(f"the platform reported {code}: {description}".rstrip(": ")))
-                        return
+                        return False
         except ProtocolError as exc:
-            self.fail(TargetFailure(f"protocol error from the platform: {exc}"))
-            return
+            self.fail(TargetFailure(f"protocol error from the platform: {self.redact(str(exc))}"))
+            return False
         self.write_output()
+        return not self.closed.done()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:
@@ -140,10 +169,12 @@ class TargetLink(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
+        self.intake.hold()  # a platform that does not read cannot make us answer it more
         self.owner.link_blocked(self)
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
+        self.intake.release()
         if self.writable:
             self.owner.link_resumed(self)
 
@@ -186,7 +217,7 @@ class TargetLink(asyncio.Protocol):
         """Hand everything the connection queued to the transport, in one writelines."""
         if self.transport is not None and not self.transport.is_closing():
             out = self.conn.take_output()
-            if out:
+            if out and not self.half_closed:
                 self.transport.writelines(out)
 
     def redact(self, text: str) -> str:
@@ -205,6 +236,7 @@ class TargetLink(asyncio.Protocol):
                 future.exception()  # retrieved here so an unawaited one never warns
         if not self.closed.done():
             self.closed.set_result(failure)
+        self.intake.close()
         self.flow.connection_lost()
         if self.transport is not None:
             self.transport.abort()
@@ -235,6 +267,7 @@ class TargetLink(asyncio.Protocol):
             # Half-close and let the platform close: closing outright would answer its
             # replies to deleteStream with a reset, and some servers then drop the tail.
             transport.write_eof()
+            self.half_closed = True
         else:
             transport.close()
         try:
@@ -278,7 +311,10 @@ async def open_link(config: TargetConfig, endpoint: Endpoint, owner: LinkOwner, 
     """
     loop = asyncio.get_running_loop()
     timeouts = config.timeouts
-    conn = ClientConnection(endpoint.app, endpoint.tc_url, config.stream_key.reveal(), enhanced=enhanced)
+    limits = config.limits
+    conn = ClientConnection(endpoint.app, endpoint.tc_url, config.stream_key.reveal(), enhanced=enhanced,
+                            max_chunk_size=limits.max_chunk_size, max_message_size=limits.max_message_size,
+                            max_output_bytes=limits.max_output_bytes)
     link = TargetLink(conn, owner, config)
     ssl_context = ssl_context_for(config) if config.scheme == "rtmps" else None
     try:

@@ -164,7 +164,7 @@ class Target(LinkOwner):
 
     def link_message(self, link: TargetLink, level: str, code: str, description: str) -> None:
         # At debug: an error among them fails the link, and its words are then the failure's reason.
-        self.log.debug("target_status_message", level=level, code=code, description=description)
+        link.lines.line(self.log, "debug", "target_status_message", level=level, code=code, description=description)
 
     def link_reconnect_requested(self, link: TargetLink, tc_url: str | None) -> None:
         self.switch.request(link, tc_url)

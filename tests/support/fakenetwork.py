@@ -62,6 +62,7 @@ class FakeTransport:
         self.unpublished: str | None = None
         self.connect_properties: dict[str, Any] | None = None  # what the target's connect carried
         self.closing = False
+        self.reading = True  # the link's pause_reading / resume_reading
         self.written = asyncio.Event()
         self.closed = asyncio.Event()
 
@@ -95,6 +96,12 @@ class FakeTransport:
 
     def is_closing(self) -> bool:
         return self.closing
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         pass

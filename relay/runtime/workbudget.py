@@ -1,4 +1,4 @@
-"""How much of one event-loop iteration peers without a key may use.
+"""How much of one event-loop iteration untrusted peers may use: strangers on the ingest, platforms.
 
 An event loop runs every ready callback of an iteration before it looks at its timers and
 at the next reads: 150 strangers whose reads arrive together, each costing a millisecond
@@ -6,7 +6,10 @@ of parsing, hold every live stream for 150 ms. Work for connections that have no
 published is therefore charged to a budget per iteration: once PER_ITERATION seconds are
 spent, a stranger stops reading and finishes its input in a later iteration (call_soon),
 after the loop has served its timers, the publishers and the targets. Publishers are not
-charged: their media is what the relay is for.
+charged: their media is what the relay is for. What platforms send back to the targets
+(acknowledgements, pings, statuses: a few messages a second from a real server) is
+charged to a budget of its own (relay/targets/intake.py), so a flood from one platform
+neither holds the loop nor takes the strangers' share.
 
 The budget starts over in the iteration after the first charge (a call_soon callback runs
 in the next iteration), so each iteration gives strangers about PER_ITERATION seconds plus
