@@ -9,8 +9,10 @@ stream passes exactly the checks a YAML one does.
 
 Beyond Mux: a target's `enabled`, and `recording` (the relay's own recording section, less
 `dir`). Mux's `new_asset_settings` turns recording on; its content is not used (the relay
-makes no assets). `playback_policy(ies)` is accepted and not used (the relay plays nothing
-back), so that code written for Mux need not change.
+makes no assets). `playback_policy(ies)`, `latency_mode`, `use_slate_for_standard_latency` and
+`max_continuous_duration` (which Mux's SDKs send with their defaults) are accepted and not used
+(the relay plays nothing back and passes the stream through as it comes), so that code written
+for Mux need not change.
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ class _LiveStreamFields(_Body):
     recording: RecordingBody | None = None
     playback_policy: list[Literal["public", "signed", "drm"]] | None = None
     playback_policies: list[Literal["public", "signed", "drm"]] | None = None
+    # What Mux's SDKs send with their defaults; accepted, not used (a relay passes the stream through
+    # as it comes: no latency modes, no slate of Mux's, no 12-hour cut).
+    latency_mode: Literal["standard", "reduced", "low"] | None = None
+    use_slate_for_standard_latency: bool | None = None
+    max_continuous_duration: int | None = Field(None, ge=60, le=43200)
 
     def recording_section(self, current: dict[str, Any]) -> dict[str, Any]:
         """The recording section after this body: `recording` wins, `new_asset_settings` turns it on
