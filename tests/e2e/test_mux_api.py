@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from testbed.relay_proc import RelayProcess, write_config
-from tests.support.muxapi import SECRETS, MuxApi, api_config
+from tests.support.muxapi import SECRETS, Answer, MuxApi, api_config
+from tests.support.openapi import validate
 
 pytestmark = pytest.mark.e2e
 
@@ -35,12 +36,22 @@ def relay(relay_daemon: Callable[..., RelayProcess], tmp_path: Path) -> tuple[Re
     return daemon, MuxApi(daemon.http_port)
 
 
+def documented(answer: Answer, path: str, method: str) -> Answer:
+    """`answer`, checked against the OpenAPI document (relay/api/web/openapi.yaml)."""
+    validate(answer.json, f"/video/v1{path}", method, answer.status)
+    return answer
+
+
+LS, TARGET = "/live-streams/{LIVE_STREAM_ID}", "/live-streams/{LIVE_STREAM_ID}/simulcast-targets/{SIMULCAST_TARGET_ID}"
+
+
 def new_stream(api: MuxApi, **fields: Any) -> dict[str, Any]:
     answer = api.call("POST", "/live-streams", {
         "reconnect_window": 10, "passthrough": "my show",
         "simulcast_targets": [{"url": "rtmp://127.0.0.1:1/live", "stream_key": TARGET_KEY, "passthrough": "yt"}],
         **fields})
     assert answer.status == 201, answer.raw
+    documented(answer, "/live-streams", "post")
     data: dict[str, Any] = answer.data
     return data
 
@@ -54,20 +65,27 @@ def test_create_list_get_and_delete(relay: tuple[RelayProcess, MuxApi]) -> None:
     (target,) = created["simulcast_targets"]
     assert target["passthrough"] == "yt" and target["status"] == "idle" and "stream_key" not in target
 
-    listed = api.call("GET", "/live-streams").data
+    listed = documented(api.call("GET", "/live-streams"), "/live-streams", "get").data
     assert [ls["id"] for ls in listed] == ["studio", live_id]
     assert [ls["source"] for ls in listed] == ["config", "api"]
     assert all("stream_key" not in ls for ls in listed)
     assert api.call("GET", "/live-streams?limit=1&page=2").data[0]["id"] == live_id
 
-    assert api.call("GET", f"/live-streams/{live_id}").data["stream_key"] == key  # write token: the key
-    assert "stream_key" not in api.as_reader().call("GET", f"/live-streams/{live_id}").data
+    assert documented(api.call("GET", f"/live-streams/{live_id}"), LS, "get").data["stream_key"] == key
+    assert "stream_key" not in documented(api.as_reader().call("GET", f"/live-streams/{live_id}"), LS, "get").data
 
     added = api.call("POST", f"/live-streams/{live_id}/simulcast-targets",
                      {"url": "rtmp://127.0.0.1:2/app", "stream_key": NEW_TARGET_KEY})
     assert added.status == 201 and added.data["passthrough"] == "127.0.0.1" and "stream_key" not in added.data
+    documented(added, "/live-streams/{LIVE_STREAM_ID}/simulcast-targets", "post")
     got = api.call("GET", f"/live-streams/{live_id}/simulcast-targets/{added.data['id']}")
-    assert got.data["url"] == "rtmp://127.0.0.1:2/app"
+    assert documented(got, TARGET, "get").data["url"] == "rtmp://127.0.0.1:2/app"
+    patched = api.call("PATCH", f"/live-streams/{live_id}/simulcast-targets/{added.data['id']}", {"enabled": False})
+    assert documented(patched, TARGET, "patch").data["enabled"] is False
+    updated = api.call("PATCH", f"/live-streams/{live_id}", {"reconnect_window": 0, "recording": {"format": "flv"}})
+    assert documented(updated, LS, "patch").data["recording"]["enabled"] is True
+    for action, method in (("disable", "PUT"), ("enable", "PUT"), ("complete", "PUT"), ("reset-stream-key", "POST")):
+        documented(api.call(method, f"/live-streams/{live_id}/{action}"), f"{LS}/{action}", method)
     assert api.call("DELETE", f"/live-streams/{live_id}/simulcast-targets/{target['id']}").status == 204
     assert [t["id"] for t in api.call("GET", f"/live-streams/{live_id}").data["simulcast_targets"]] == [
         added.data["id"]]
@@ -82,9 +100,11 @@ def test_credentials(relay: tuple[RelayProcess, MuxApi]) -> None:
     _, api = relay
     anonymous = MuxApi(api.port, None, None).call("GET", "/live-streams")
     assert anonymous.status == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    documented(anonymous, "/live-streams", "get")
     assert MuxApi(api.port, "app", "wrong").call("GET", "/live-streams").status == 401
     refused = api.as_reader().call("POST", "/live-streams", {})
     assert refused.status == 403 and "only read" in refused.messages[0]
+    documented(refused, "/live-streams", "post")
     assert api.as_reader().call("GET", "/live-streams").status == 200
     # A browser page of another site cannot write, even with the credentials.
     assert api.call("POST", "/live-streams", {}, headers={"Origin": "http://evil.example"}).status == 403
@@ -103,6 +123,7 @@ def test_the_config_files_live_streams_are_read_only(relay: tuple[RelayProcess, 
                                ("POST", "/live-streams/studio/reset-stream-key", None)):
         answer = api.call(method, path, body)
         assert answer.status == 409 and "edit the file" in answer.messages[0], (method, path)
+    documented(answer, f"{LS}/reset-stream-key", "post")
 
 
 BAD_INPUT = [
@@ -136,6 +157,9 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
     assert answer.status == status
     assert any(m.startswith(message) for m in answer.messages), answer.messages
     assert api.call("GET", "/live-streams").data == before
+    documented(answer, path.split("?")[0].replace("/nope", "/{LIVE_STREAM_ID}").replace(
+        "/studio/simulcast-targets/{LIVE_STREAM_ID}", "/{LIVE_STREAM_ID}/simulcast-targets/{SIMULCAST_TARGET_ID}"),
+        method)
 
 
 def test_a_bad_target_added_to_a_live_stream_changes_nothing(relay: tuple[RelayProcess, MuxApi]) -> None:
