@@ -151,6 +151,11 @@ def test_targets_change_while_live_and_a_reset_key_cuts_the_publisher_off(
 
     api.disable_live_stream(live.id)
     assert api.get_live_stream(live.id).data.status == "disabled"
+    refused = start_publish(ingest(daemon, reset.stream_key), long_clip)  # a disabled live stream's key
+    try:
+        daemon.wait_for("publish_rejected", reason="unknown stream key", count=2, timeout=20)
+    finally:
+        refused.stop()
     api.enable_live_stream(live.id)
     api.signal_live_stream_complete(live.id)
     api.update_live_stream(live.id, mux_python.UpdateLiveStreamRequest(reconnect_window=30, passthrough="renamed"))

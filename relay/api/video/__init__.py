@@ -14,6 +14,7 @@ Modules:
 - access.py: HTTP Basic access tokens with read or read+write permission;
 - requests.py: the request bodies and queries, and messages that name the field;
 - catalog.py: the API's live streams: check, store, apply, announce (webhooks);
+- listing.py: the read side: Mux's objects of both kinds of live stream, keys to scrub, clashes with the file;
 - build.py: a record as a LiveStreamConfig, through the config's models;
 - objects.py: Mux's live stream and simulcast target objects;
 - errors.py: Mux's error bodies and codes;

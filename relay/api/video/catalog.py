@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
 
 from relay.api.video.build import labels, running_config
 from relay.api.video.errors import MuxError, not_found
-from relay.api.video.objects import api_live_stream, yaml_live_stream
+from relay.api.video.listing import Listing, Running, keys
 from relay.api.video.requests import CreateBody, TargetBody, TargetUpdateBody, UpdateBody
-from relay.config import LiveStreamConfig, RelayConfig
 from relay.live.stream import LiveStream
 from relay.runtime.logs import add_known_secrets, get_logger
 from relay.secret import Secret
@@ -41,32 +39,20 @@ READ_ONLY = ("this live stream is in the relay's config file, which the API does
              "edit the file and reload instead")
 
 
-class Running(Protocol):
-    """What the catalog changes: the running relay (relay/app.py)."""
-
-    config: RelayConfig
-    live_streams: dict[str, LiveStream]
-    disabled: set[str]  # live streams whose key the ingest refuses
-
-    def new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
-        """A live stream of this relay, not running yet."""
-
-
-class Catalog:
+class Catalog(Listing):
     """The API's live streams (records by id), their database, and the relay they run in."""
 
     def __init__(self, store: Store, relay: Running, announce: Callable[[StatusChange], None]) -> None:
+        super().__init__(relay)
         self.store = store
-        self.relay = relay
         self.announce = announce
-        self.records: dict[str, LiveStreamRecord] = {}
         self._lock = asyncio.Lock()
         self.log = get_logger()
 
     def adopt(self, record: LiveStreamRecord) -> None:
         """Run a stored live stream (at start-up); one that no longer validates is kept, and not run."""
         self.records[record.id] = record
-        add_known_secrets(_keys(record))
+        add_known_secrets(keys(record))
         try:
             config = running_config(record, self.relay.config)
         except MuxError as exc:
@@ -75,54 +61,6 @@ class Catalog:
         self.relay.live_streams[record.id] = self.relay.new_live_stream(config)
         if not record.enabled:
             self.relay.disabled.add(record.id)
-
-    # -- reading --------------------------------------------------------------------------
-
-    def secrets(self) -> Iterable[Secret]:
-        """Every key the API holds (to scrub from answers)."""
-        for record in self.records.values():
-            yield from _keys(record)
-
-    def ids(self) -> list[str]:
-        """Every live stream the API shows: the config file's, then the API's (oldest first)."""
-        return [ls.name for ls in self.relay.config.live_streams] + list(self.records)
-
-    def show(self, live_stream_id: str) -> dict[str, Any]:
-        """The live stream as Mux shows one (no key); MuxError(404) if unknown."""
-        live = self.relay.live_streams.get(live_stream_id)
-        snap = live.snapshot() if live is not None else None
-        record = self.records.get(live_stream_id)
-        if record is not None:
-            return api_live_stream(record, labels(record.targets), snap)
-        config = next((ls for ls in self.relay.config.live_streams if ls.name == live_stream_id), None)
-        if config is None:
-            raise not_found()
-        return yaml_live_stream(config, snap)
-
-    def show_target(self, live_stream_id: str, target_id: str) -> dict[str, Any]:
-        """One target as Mux shows one; MuxError(404) if unknown."""
-        targets: list[dict[str, Any]] = self.show(live_stream_id)["simulcast_targets"]
-        found = next((t for t in targets if t["id"] == target_id), None)
-        if found is None:
-            raise not_found("simulcast target")
-        return found
-
-    def stream_key(self, live_stream_id: str) -> str | None:
-        """The live stream's own key, for a caller with write permission (None: a config-file one)."""
-        record = self.records.get(live_stream_id)
-        return None if record is None else record.stream_key.reveal()
-
-    def conflicts(self, config: RelayConfig) -> list[str]:
-        """Why the config file `config` cannot run beside the API's live streams (a reload)."""
-        problems = []
-        for ls in config.live_streams:
-            if ls.name in self.records:
-                problems.append(f"{config.source}: live_streams: {ls.name} is the id of a live stream made through "
-                                "the /video/v1 API; give the file's live stream another name")
-            if any(r.stream_key == ls.stream_key for r in self.records.values()):
-                problems.append(f"{config.source}: live_streams: {ls.name} has the stream key of a live stream "
-                                "made through the /video/v1 API; each live stream needs its own")
-        return problems
 
     # -- changes --------------------------------------------------------------------------
 
@@ -149,7 +87,7 @@ class Catalog:
                 targets=tuple(_new_target(t, now) for t in body.simulcast_targets))
             config = running_config(record, self.relay.config)
             await self.store.save(record)
-            add_known_secrets(_keys(record))
+            add_known_secrets(keys(record))
             self.records[live_id] = record
             live = self.relay.new_live_stream(config)
             self.relay.live_streams[live_id] = live
@@ -252,7 +190,7 @@ class Catalog:
         config = running_config(record, self.relay.config)
         before = self.records[record.id]
         await self.store.save(record)
-        add_known_secrets(_keys(record))
+        add_known_secrets(keys(record))
         self.records[record.id] = record
         live = self.relay.live_streams.get(record.id)
         label = _label(before if announce_before else record, target_id)
@@ -289,8 +227,4 @@ def _label(record: LiveStreamRecord, target_id: str | None) -> str | None:
 def _new_target(body: TargetBody, now: int) -> TargetRecord:
     return TargetRecord(id=new_id(), url=body.url, stream_key=Secret(body.stream_key), passthrough=body.passthrough,
                         enabled=body.enabled, created_at=now)
-
-
-def _keys(record: LiveStreamRecord) -> list[Secret]:
-    return [record.stream_key, *(t.stream_key for t in record.targets)]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from relay.api.video.catalog import Catalog, Running
+from relay.api.video.catalog import Catalog
+from relay.api.video.listing import Running
 from relay.runtime.logs import get_logger
 from relay.status import StatusChange
 from relay.store.store import Store, StoreError, exists
