@@ -38,6 +38,8 @@ from typing import Any
 from relay.api.history import RateHistory
 from relay.api.sampler import Sampler
 from relay.api.server import HttpServer
+from relay.api.video.catalog import Catalog
+from relay.api.video.opening import open_catalog
 from relay.api.webhooks import WebhookDispatcher, WebhookStats
 from relay.config import Bound, LiveStreamConfig, RelayConfig, Secret
 from relay.ingest.listeners import Ingest, Listener, server_tls_context
@@ -54,6 +56,7 @@ from relay.runtime.memtrim import malloc_trim, rss_kb
 from relay.runtime.sdnotify import Notifier, summary_line
 from relay.runtime.writetick import write_ticker
 from relay.status import RecordingReady, RelaySnapshot, ReloadResult
+from relay.store.store import StoreError
 
 SHUTDOWN_TIMEOUT = 4.0  # exit 0 within 5 s of SIGTERM
 WEBHOOK_DRAIN = 0.5  # seconds the last webhooks get at shutdown (inside the 5 s)
@@ -79,6 +82,8 @@ class Relay:
         self.sampler = Sampler(lambda: self.live_streams.values())
         self.loop_monitor = LoopMonitor()
         self.http: HttpServer | None = None
+        self.catalog: Catalog | None = None  # the /video/v1 API's live streams (relay/api/video/)
+        self.disabled: set[str] = set()  # live streams disabled through the API: their key is refused
         self.bound: list[Bound] = []  # every listening socket, for relay_ready
         self.log = get_logger()
         self._stopping = asyncio.Event()
@@ -111,9 +116,12 @@ class Relay:
         return self.ingest.servers
 
     def find(self, stream_key: str) -> LiveStream | None:
-        """The live stream whose ingest key this is (constant-time over all keys)."""
-        found = self.config.find_live_stream(stream_key)
-        return None if found is None else self.live_streams.get(found.name)
+        """The live stream whose ingest key this is (constant-time over all keys, the API's too)."""
+        found: LiveStream | None = None
+        for live in self.live_streams.values():  # no early exit
+            if live.config.stream_key.matches(stream_key) and live.name not in self.disabled:
+                found = live
+        return found
 
     async def start(self) -> None:
         """Bind the listeners (OSError if a port is taken, ssl.SSLError if the certificate does not load)."""
@@ -128,9 +136,11 @@ class Relay:
             self._log_listening("rtmps", self.servers[-1].sockets)
         self.sampler.start()
         await self.webhooks.start()
+        self.catalog = await open_catalog(self, self.webhooks.notify)
         http = self.config.http
         if http.listen_port is not None:
-            self.http = HttpServer(self, http, token=lambda: self.config.http.token)
+            self.http = HttpServer(self, http, token=lambda: self.config.http.token, catalog=lambda: self.catalog,
+                                   access_tokens=lambda: self.config.http.access_tokens)
             await self.http.start()
             self._log_listening("http", self.http.sockets)
         self.recordings.recover()
@@ -180,8 +190,17 @@ class Relay:
         return checks
 
     def known_secrets(self) -> Iterable[Secret]:
-        """Every key of the current config."""
-        return self.config.all_secrets()
+        """Every key of the current config and of the API's live streams."""
+        api = tuple(self.catalog.secrets()) if self.catalog is not None else ()
+        return (*self.config.all_secrets(), *api)
+
+    def api_live_streams(self) -> frozenset[str]:
+        """The live streams the /video/v1 API made (a reload keeps them)."""
+        return frozenset(self.catalog.records) if self.catalog is not None else frozenset()
+
+    def api_conflicts(self, config: RelayConfig) -> list[str]:
+        """Why a reloaded file cannot run beside the API's live streams (a name or a key of theirs)."""
+        return self.catalog.conflicts(config) if self.catalog is not None else []
 
     def webhook_stats(self) -> tuple[WebhookStats, ...]:
         """Counters of every webhook endpoint."""
@@ -234,6 +253,8 @@ class Relay:
                              self.recordings.wait_finalised(SHUTDOWN_TIMEOUT),
                              *([self.http.stop()] if self.http is not None else []))
         await self.recordings.close()
+        if self.catalog is not None:
+            await self.catalog.store.close()
         await self.sampler.stop()
         await self.webhooks.close(WEBHOOK_DRAIN)
         self.loop_monitor.stop()
@@ -290,8 +311,11 @@ async def serve(config: RelayConfig, path: str) -> int:
     loop.add_signal_handler(signal.SIGUSR1, relay.log_status)
     try:
         await relay.start()
-    except (OSError, ssl.SSLError) as exc:
-        log.error("listen_failed", error=exc.strerror or str(exc))
+    except (OSError, ssl.SSLError, StoreError) as exc:
+        if isinstance(exc, StoreError):
+            log.error("store_failed", error=str(exc))
+        else:
+            log.error("listen_failed", error=exc.strerror or str(exc))
         relay.stop()  # a SIGHUP from now on is ignored
         relay.ingest.close()
         if relay.http is not None:

@@ -13,8 +13,10 @@ only keeps its connection: relay/live/stream.py); a live stream whose stream key
 has its publisher cut off (the old key is revoked; no reconnect window), and so has a live
 stream that left the config. The ingest's limits and app apply to connections that
 arrive after the reload; listen addresses and `http` only on restart, except the HTTP
-token (token, token_file, token_env), which is in force, and the old one refused, as
-soon as the reload is done: a token is rotated because it leaked. With an RTMPS
+token (token, token_file, token_env) and the /video/v1 access tokens, which are in force,
+and the old ones refused, as soon as the reload is done: a token is rotated because it
+leaked. Live streams made through the /video/v1 API are not the file's: a reload keeps
+them, and a file that names one of them (or uses one of their keys) is refused. With an RTMPS
 ingest, every reload loads the certificate chain again (a renewed certificate under the
 same path) into a fresh SSLContext for new connections.
 """
@@ -55,6 +57,12 @@ class Reloadable(Protocol):
     def new_live_stream(self, config: LiveStreamConfig) -> LiveStream:
         """A live stream of this relay, not running yet."""
 
+    def api_live_streams(self) -> frozenset[str]:
+        """The live streams the /video/v1 API made: not the file's, kept by a reload."""
+
+    def api_conflicts(self, config: RelayConfig) -> list[str]:
+        """Why `config` cannot run beside the API's live streams."""
+
 
 @dataclass
 class ReloadPlan:
@@ -76,6 +84,9 @@ async def reload_config(relay: Reloadable, path: str) -> ReloadResult:
     # Before anything is said about the new config: its keys are scrubbed from now on,
     # and the old ones stay scrubbed (an old session's error may still carry one).
     add_known_secrets(new.all_secrets())
+    clashes = relay.api_conflicts(new)
+    if clashes:
+        return _failed(tuple(clashes))
     for warning in new.warnings:
         log.warning("config_warning", message=warning)
     server, notes = server_for(relay.config.server, new.server)
@@ -123,7 +134,7 @@ def server_for(old: ServerConfig, new: ServerConfig) -> tuple[ServerConfig, list
     return (new.model_copy(update=update) if update else new), notes
 
 
-_TOKEN_FIELDS = ("token_inline", "token_file", "token_env")
+_TOKEN_FIELDS = ("token_inline", "token_file", "token_env", "access_tokens")
 
 
 def http_for(old: HttpConfig, new: HttpConfig) -> tuple[HttpConfig, list[str]]:
@@ -156,7 +167,8 @@ def swap(relay: Reloadable, plan: ReloadPlan) -> dict[str, Any]:
     """Put the prepared config in place (nothing here can fail half-way: assignments and starts);
     what changed, for the log line and the answer."""
     new = plan.config
-    wanted = {ls.name for ls in new.live_streams}
+    api = relay.api_live_streams()
+    wanted = {ls.name for ls in new.live_streams} | api
     removed = [name for name in relay.live_streams if name not in wanted]
     # The config first: from here on, the ingest only finds the new keys.
     relay.config = new
@@ -174,7 +186,8 @@ def swap(relay: Reloadable, plan: ReloadPlan) -> dict[str, Any]:
     for live in plan.added:
         relay.live_streams[live.name] = live
     # Keep the config's order for the snapshot.
-    relay.live_streams = {ls.name: relay.live_streams[ls.name] for ls in new.live_streams}
+    relay.live_streams = {**{ls.name: relay.live_streams[ls.name] for ls in new.live_streams},
+                          **{name: live for name, live in relay.live_streams.items() if name in api}}
     return {"added": [live.name for live in plan.added], "removed": removed, "changed": sorted(plan.plans),
             "key_changed": rotated, "targets_restarted": restarted,
             "certificate_reloaded": plan.tls_context is not None}

@@ -43,8 +43,11 @@ from relay.addresses import address_key
 from relay.api.history import RateHistory
 from relay.api.metrics import CONTENT_TYPE, RelayCollector, make_registry, render
 from relay.api.redaction import ScrubbedMetrics, scrub_values
+from relay.api.video.catalog import Catalog
+from relay.api.video.routes import PREFIX as VIDEO, VideoRoutes
 from relay.api.webhooks import WebhookStats
 from relay.config import HttpConfig
+from relay.config.sections import AccessToken
 from relay.runtime.logs import get_logger
 from relay.secret import Secret
 from relay.status import RelaySnapshot, ReloadResult
@@ -53,7 +56,7 @@ KEEPALIVE_TIMEOUT = 15.0  # seconds an idle keep-alive connection is kept (the p
 SHUTDOWN_TIMEOUT = 1.0
 COOKIE = "relay_token"
 API = "/api/v1"
-_STATIC = {"app.js": "text/javascript", "style.css": "text/css", "openapi.yaml": "application/yaml"}
+_STATIC = {"app.js": "text/javascript", "steer.js": "text/javascript", "style.css": "text/css", "openapi.yaml": "application/yaml"}
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     # same-origin, not no-referrer: browsers then send the page's own Origin on its POSTs
@@ -108,7 +111,9 @@ class HttpServer:
     """The status API, metrics, health check, reload and page, on one listening socket."""
 
     def __init__(self, source: StatusSource, config: HttpConfig,
-                 token: Callable[[], Secret | None] | None = None) -> None:
+                 token: Callable[[], Secret | None] | None = None,
+                 catalog: Callable[[], Catalog | None] = lambda: None,
+                 access_tokens: Callable[[], Iterable[AccessToken]] | None = None) -> None:
         assert config.listen_host is not None and config.listen_port is not None, "HTTP is turned off"
         self.host, self.port = config.listen_host, config.listen_port
         self.source = source
@@ -134,6 +139,9 @@ class HttpServer:
         app.router.add_get(f"{API}/history", self._history)
         app.router.add_post(f"{API}/reload", self._reload)
         app.router.add_get(f"{API}/openapi.yaml", self._openapi)
+        # Mux's management API: its own credentials (HTTP Basic access tokens), checked by its routes.
+        VideoRoutes(catalog, access_tokens or (lambda: config.access_tokens), self.sign_ins,
+                    source.known_secrets).register(app)
         self.app = app
 
     @property
@@ -180,7 +188,7 @@ class HttpServer:
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            if request.path.startswith(API):
+            if request.path.startswith((API, VIDEO)):
                 response = _error(exc.status, exc.reason)
             else:
                 response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
@@ -213,7 +221,7 @@ class HttpServer:
                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                                ) -> web.StreamResponse:
         token = self.token()
-        if token is None or request.path in ("/healthz", "/login"):
+        if token is None or request.path in ("/healthz", "/login") or request.path.startswith(f"{VIDEO}/"):
             return await handler(request)
         given, how = self._credential(request)
         if given is not None:
@@ -323,7 +331,8 @@ class HttpServer:
 
 def _error(status: int, message: str) -> web.Response:
     """An error in Mux's shape: {"error": {"type": ..., "messages": [...]}}."""
-    kinds = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    kinds = {400: "invalid_parameters", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+             405: "method_not_allowed",
              413: "too_large", 421: "misdirected_request", 422: "invalid_config", 429: "too_many_requests",
              500: "internal_error"}
     body = {"error": {"type": kinds.get(status, "error"), "messages": [message]}}

@@ -67,6 +67,8 @@ SAMPLE: dict[str, Any] = {
              "tls_verify": True, "queue": Commented({"max_seconds": 8.0})},
         ],
     }],
+    "http": {"access_tokens": Commented([{"id": "my-app", "secret_env": "RELAY_API_SECRET",
+                                          "permissions": ["read", "write"]}])},
     "webhooks": Commented([{"url": "https://example.com/hooks/simulcast-relay",
                             "secret_env": "RELAY_WEBHOOK_SECRET"}]),
 }

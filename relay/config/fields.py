@@ -32,7 +32,7 @@ from relay.config.values import Address, Invalid
 from relay.secret import Secret
 
 __all__ = [
-    "AppName", "CaFile", "CertificateFile", "EnvSecret", "FileSecret", "HostName", "InlineSecret",
+    "AccessTokenId", "AppName", "CaFile", "CertificateFile", "EnvSecret", "FileSecret", "HostName", "InlineSecret",
     "Label", "ListenAddress", "LiveStreamName", "PrivateKeyFile",
     "FromList", "SecretFromEnv", "SecretFromFile", "SecretSources", "Section", "TargetUrlText", "WebhookUrl",
     "as_tuple", "not_null", "text_value", "validate_items",
@@ -132,6 +132,15 @@ def _printable(value: str) -> str:
 
 
 Label = Annotated[str, AfterValidator(_not_blank), AfterValidator(_printable)]
+
+
+def _token_id(value: str) -> str:
+    if not 1 <= len(value) <= 128 or ":" in value or any(c.isspace() for c in value):
+        raise _invalid("must be 1 to 128 printable characters without a colon or a space")
+    return value
+
+
+AccessTokenId = Annotated[str, AfterValidator(_not_blank), AfterValidator(_printable), AfterValidator(_token_id)]
 AppName = Annotated[str, AfterValidator(_not_blank), AfterValidator(_checked(values.app_name))]
 LiveStreamName = Annotated[str, AfterValidator(_not_blank),
                            AfterValidator(_checked(values.live_stream_name))]

@@ -53,6 +53,7 @@ from relay.config.sections import (
     RecordingConfig,
     RecordingDefaults,
     ServerConfig,
+    StateDir,
     WebhookConfig,
 )
 from relay.config.slate import SlateConfig
@@ -283,6 +284,9 @@ class RelayConfig(Section):
     """The status API (JSON), Prometheus metrics and status page."""
     webhooks: Annotated[tuple[WebhookConfig, ...], FromList] = ()
     """Addresses that status changes are POSTed to."""
+    state_dir: StateDir = Field(None, validate_default=True)
+    """Where the relay keeps what the /video/v1 API creates (relay.sqlite3, mode 0600); null:
+    $STATE_DIRECTORY under systemd, else this file's folder."""
 
     _source: str = PrivateAttr("config")
     _base_dir: str = PrivateAttr("")
@@ -343,6 +347,7 @@ class RelayConfig(Section):
             keys.extend(target.stream_key for target in live_stream.simulcast_targets)
         if self.http.token is not None:
             keys.append(self.http.token)
+        keys.extend(access.secret for access in self.http.access_tokens)
         keys.extend(webhook.secret for webhook in self.webhooks)
         return tuple(keys)
 

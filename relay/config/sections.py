@@ -15,6 +15,7 @@ from pydantic_core import InitErrorDetails
 from relay.config.context import load_context
 from relay.config.errors import fail, problem
 from relay.config.fields import (
+    AccessTokenId,
     AppName,
     CertificateFile,
     EnvSecret,
@@ -34,7 +35,7 @@ from relay.config.policy import GIB, KIB, MIB, HttpLimits, IngestLimits
 from relay.config.values import Address, Invalid, is_loopback, is_placeholder, server_tls
 from relay.secret import Secret
 
-__all__ = ["HttpConfig", "RecordingConfig", "RecordingDefaults", "ServerConfig", "WebhookConfig"]
+__all__ = ["AccessToken", "HttpConfig", "StateDir", "RecordingConfig", "RecordingDefaults", "ServerConfig", "WebhookConfig"]
 
 PIB = 1024 * 1024 * GIB
 
@@ -101,6 +102,48 @@ class ServerConfig(Section):
         return self.tls_listen.port if self.tls_listen else None
 
 
+MAX_ACCESS_TOKENS = 64
+
+
+class AccessToken(SecretSources):
+    """A credential of the /video/v1 management API (Mux's access token): HTTP Basic with the id as
+    user name and the secret as password, as Mux's SDKs send it."""
+
+    secret_fields: ClassVar[tuple[str, str, str]] = ("secret", "secret_file", "secret_env")
+
+    id: AccessTokenId = Field(examples=["my-app"])
+    """The token's id (HTTP Basic user name): 1 to 128 printable characters, no colon or space."""
+    secret_inline: InlineSecret | None = Field(None, alias="secret", json_schema_extra=not_null,
+                                               examples=["REPLACE-ME-with-a-long-random-secret"])
+    """The token's secret (HTTP Basic password), inline. Make it long and random, e.g.
+    `openssl rand -hex 24`."""
+    secret_file: FileSecret | None = Field(None, json_schema_extra=not_null, examples=["api-secret"])
+    """Or: a file holding the secret."""
+    secret_env: EnvSecret | None = Field(None, json_schema_extra=not_null, examples=["RELAY_API_SECRET"])
+    """Or: an environment variable holding the secret."""
+    permissions: Annotated[tuple[Literal["read", "write"], ...], FromList] = Field(
+        ("read",), min_length=1, max_length=2)
+    """What the token may do: [read] lists and gets; [read, write] also creates, changes and
+    deletes live streams and targets, and is shown their stream keys."""
+
+    @model_validator(mode="after")
+    def _not_a_placeholder(self) -> Self:
+        if is_placeholder(self.secret.reveal()):
+            fail([problem((self.given_field(),), "is a placeholder (the example's, or another well-known "
+                          "one) that anyone could use; put a long random secret here, e.g. `openssl rand -hex 24`")])
+        return self
+
+    @property
+    def secret(self) -> Secret:
+        found = self.pick(self.secret_inline, self.secret_file, self.secret_env)
+        assert found is not None, "validation requires one"
+        return found
+
+    @property
+    def can_write(self) -> bool:
+        return "write" in self.permissions
+
+
 class HttpConfig(SecretSources):
     """The status API, metrics and status page."""
 
@@ -128,6 +171,26 @@ class HttpConfig(SecretSources):
     and the listen host; a request naming another host is refused (DNS rebinding)."""
     limits: HttpLimits = HttpLimits()
     """Limits against hostile HTTP clients."""
+    access_tokens: Annotated[tuple[AccessToken, ...], FromList] = Field(
+        (), json_schema_extra={"maxItems": MAX_ACCESS_TOKENS})
+    """Credentials of the /video/v1 management API (Mux's live stream and simulcast target API);
+    none: that API answers 401. At most 64."""
+    max_api_live_streams: int = Field(100, ge=1, le=10_000)
+    """Live streams the /video/v1 API may create in all (each holds up to 6 target connections)."""
+
+    @model_validator(mode="after")
+    def _unique_access_tokens(self) -> Self:
+        found: list[InitErrorDetails] = []
+        if len(self.access_tokens) > MAX_ACCESS_TOKENS:
+            found.append(problem(("access_tokens",), f"at most {MAX_ACCESS_TOKENS} access tokens"))
+        seen: dict[str, int] = {}
+        for i, token in enumerate(self.access_tokens):
+            if token.id in seen:
+                found.append(problem(("access_tokens", i, "id"), f"duplicate id (also access_tokens[{seen[token.id]}])"))
+            seen.setdefault(token.id, i)
+        if found:
+            fail(found)
+        return self
 
     @model_validator(mode="after")
     def _guarded(self) -> Self:
@@ -197,6 +260,15 @@ def _live_stream_dir(value: object, info: ValidationInfo) -> str:
     return _recordings_dir(value, info)
 
 
+def _state_dir(value: object, info: ValidationInfo) -> str:
+    context = load_context(info)
+    if value is None:
+        state = context.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        return os.path.abspath(state) if state else str(context.base_dir)
+    return os.path.abspath(context.path(text_value(value)))
+
+
+StateDir = Annotated[str, PlainValidator(_state_dir, json_schema_input_type=str | None)]
 RecordingsDir = Annotated[str, PlainValidator(_recordings_dir, json_schema_input_type=str | None)]
 LiveStreamDir = Annotated[str, PlainValidator(_live_stream_dir, json_schema_input_type=str | None)]
 

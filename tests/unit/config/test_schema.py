@@ -65,6 +65,7 @@ SPEC: dict[str, tuple[float | None, float, float]] = {
     "http.limits.max_connections": (64, 4, 10_000),
     "http.limits.max_connections_per_address": (16, 1, 10_000),
     "http.limits.failed_sign_ins_per_minute": (10, 1, 10_000),
+    "http.max_api_live_streams": (100, 1, 10_000),
     "webhooks[0].timeout": (10.0, 1, 120),
     "webhooks[0].max_queue": (1000, 1, 100_000),
     "health.max_keyframe_interval": (4.0, 0.5, 60),
