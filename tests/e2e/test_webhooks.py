@@ -153,7 +153,7 @@ def test_a_show_sends_every_status_change_in_order(
         publish_with_ffmpeg(f"rtmp://127.0.0.1:{daemon.port}/live/{INGEST_KEY}", source_flv, realtime=True)
         events = receiver.wait_until(lambda e: "video.live_stream.idle" in [x["type"] for x in e] and sum(
             x["type"] == "video.live_stream.simulcast_target.idle" for x in e) == 2, what="the end of the show")
-        assert daemon.terminate(timeout=5) == 0
+        assert daemon.terminate(timeout=15) == 0
 
     def of(target: str) -> list[str]:
         return [e["type"].rsplit(".", 1)[1] for e in events
