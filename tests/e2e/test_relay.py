@@ -116,11 +116,13 @@ def test_sigterm_mid_show_unpublishes_targets_and_exits_zero(
     try:
         daemon.wait_for("target_status", target="nginx", to="broadcasting")
 
-        # The requirement is an exit within 5 s; terminate() raises past that.
+        # The relay bounds its own shutdown (4 s, then it cuts what is left and says so); 15 s is
+        # the test's deadline, not a measurement. It got through in order: nothing was cut.
         assert daemon.terminate(timeout=15) == 0
 
         nginx.wait_unpublished(TARGET_KEYS[0])
         assert "target_close_timeout" not in daemon.output
+        assert "target_backlog_dropped" not in daemon.output
         assert daemon.wait_for("relay_stopped")
         # nginx logs the deleteStream we sent, then the one its disconnect implies.
         assert nginx.log_text().count("deleteStream") >= 2
