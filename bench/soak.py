@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -326,6 +325,9 @@ class Soak:
         decoded = {}
         for label in up:
             nginx = nginx_b if label == "flaky" else nginx_a
+            # nginx closes a recording when its publisher leaves: the relay's target going idle is
+            # not enough (the last session, the dropper's for one, may still be being written).
+            nginx.wait_unpublished(KEYS[f"t-{label}"], timeout=30)
             path = nginx.recorded_flv(KEYS[f"t-{label}"], label)
             result = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
                                      "-show_entries", "stream=codec_name,nb_read_frames", "-of", "json", str(path)],
@@ -333,8 +335,10 @@ class Soak:
             streams = json.loads(result.stdout or "{}").get("streams", [])
             frames = int(streams[0].get("nb_read_frames", 0)) if streams else 0
             decoded[label] = {"frames": frames, "errors": result.stderr.strip()[:300]}
-            if result.returncode != 0 or frames == 0:
-                self.problems.append(f"target {label}: its recording does not decode ({result.stderr.strip()[:200]})")
+            if result.returncode != 0 or frames == 0 or result.stderr.strip():
+                # Any complaint of the decoder is a problem, not only a file that does not open.
+                self.problems.append(f"target {label}: its recording does not decode cleanly "
+                                     f"({frames} frames; {result.stderr.strip()[:200]})")
         figures["decoded"] = decoded
 
     def _count(self, name: str) -> None:

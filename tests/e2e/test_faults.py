@@ -5,8 +5,9 @@ timestamps carried on), nginx-rtmp records what each target received, a throttli
 (testbed/throttle.py) plays a slow uplink and a fake platform
 (tests/support/fakeplatform.py, the relay's own sans-I/O ServerConnection) refuses stream
 keys or sends Enhanced RTMP reconnect requests. What arrives is compared with the source
-tag payload for tag payload. Nothing here measures time: waits are on the relay's log
-and on what the peers saw; the few deliberate pauses are the scenario itself.
+tag payload for tag payload. Nothing here measures time or sleeps: waits are on the relay's
+log and on what the peers saw. (The memory a slow target costs is a figure of
+`bench/fanout.py --scenario slow-target`, not an assertion here.)
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import functools
 import itertools
 import os
 import signal
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,6 @@ KEYS = {
 }
 FAST_RETRY = {"initial_delay": 0.2, "max_delay": 1.0}
 LOOPS = 3  # 3 x 6.08 s: long enough to be down, die, come back or fall behind mid-show
-RSS_LIMIT_KIB = 150 * 1024
 
 
 # --- the source ------------------------------------------------------------------------------
@@ -189,34 +187,6 @@ def assert_tracks_monotonic(tags: list[Tag], what: str) -> None:
         assert not back, f"{what}: {'audio' if kind == AUDIO else 'video'} timestamp goes back {back[:3]}"
 
 
-class RssWatch:
-    """Samples a process's resident set size (/proc/PID/status VmRSS) in the background; `peak_kib`."""
-
-    def __init__(self, pid: int, interval: float = 0.2) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.peak_kib = 0
-        self.samples = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.wait(self.interval):
-            try:
-                text = Path(f"/proc/{self.pid}/status").read_text()
-            except OSError:
-                return
-            for line in text.splitlines():
-                if line.startswith("VmRSS:"):
-                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
-                    self.samples += 1
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join(5)
-
-
 def source_positions(received: list[Tag], source: list[Tag]) -> list[int]:
     """For each received frame, its index in the source frames; fail on a frame the source lacks.
 
@@ -258,13 +228,14 @@ def test_target_down_at_publish_start_joins_when_it_comes_up(
     ])
     publisher = publishers(long_source, ingest_url(daemon))
     daemon.wait_for("publish_started")
-    published_at = time.monotonic()
 
     for name in ("late", "late_raw"):
         errored = daemon.wait_for("target_status", target=name, to="errored")
         assert "refused" in errored["reason"] and errored["severity"] == "normal" and errored["retry_in_s"] > 0
-    # The scenario: the platforms come up about 5 s into the show.
-    time.sleep(max(0.0, 5.0 - (time.monotonic() - published_at)))
+    # The scenario: the platforms come up a few seconds into the show, past its first GOP (2 s):
+    # once each target was refused 8 times (FAST_RETRY's delays, jitter included, add up to 3.2 s at least).
+    for name in ("late", "late_raw"):
+        daemon.wait_for("target_status", target=name, to="errored", count=8, timeout=30)
     with FakePlatform(port=raw_port) as platform:
         nginx = nginx_at(port, RtmpApp("rec", record=True))
         for name in ("late", "late_raw"):
@@ -300,7 +271,7 @@ def test_target_down_at_publish_start_joins_when_it_comes_up(
     assert got[0].timestamp <= 50, (
         f"the relay's first frame to the late platform is at {got[0].timestamp} ms, not ~0 "
         f"(source media[{positions[0]}] is at {source[positions[0]].timestamp} ms)")
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 @pytest.mark.long
@@ -346,7 +317,7 @@ def test_target_server_killed_mid_stream_is_rejoined_when_it_restarts(
     assert_starts_decodable(after_tags, "the restarted server's recording")
     resumed = assert_same_media(after, long_source, allow_late_start=True)
     assert resumed.start > 0 and media(after_tags)[0].timestamp <= 50
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 @pytest.mark.long
@@ -362,7 +333,6 @@ def test_slow_target_drops_at_keyframes_while_the_others_get_everything(
             target("fast2", nginx.url("rec2")),
             target("slow", proxy.url("slow"), queue={"max_seconds": 1}),
         ])
-        rss = RssWatch(daemon.proc.pid)
         publisher = publishers(long_source, ingest_url(daemon))
         first = daemon.wait_for("target_dropping", target="slow", timeout=30)
         later = daemon.wait_for("target_dropping", target="slow", count=2, timeout=10)
@@ -373,7 +343,6 @@ def test_slow_target_drops_at_keyframes_while_the_others_get_everything(
         publisher.check(timeout=40)
         for name in ("fast1", "fast2", "slow"):
             daemon.wait_for("target_status", target=name, to="idle", timeout=15)
-        rss.stop()
         snapshot = relay_status(daemon)
         for key in ("fast1", "fast2", "slow"):
             nginx.wait_unpublished(KEYS[key])
@@ -390,7 +359,6 @@ def test_slow_target_drops_at_keyframes_while_the_others_get_everything(
         assert match.start == 0, f"{name} lost the start: first tag is source media[{match.start}]"
     assert status_path(daemon, "slow") == ["starting", "broadcasting", "idle"]
     assert "target_close_timeout" not in daemon.output
-    assert rss.samples > 0 and rss.peak_kib < RSS_LIMIT_KIB, f"relay RSS peaked at {rss.peak_kib} KiB"
 
     slow_recording = nginx.recorded_flv(KEYS["slow"], "slow")
     slow_tags = read_tags(slow_recording.read_bytes())
@@ -413,7 +381,7 @@ def test_slow_target_drops_at_keyframes_while_the_others_get_everything(
     assert gaps > 0, "the slow target's recording has no gap, yet the relay counted drops"
     decoded = ffprobe_decode(slow_recording)
     assert decoded.get("video", 0) > 0 and decoded.get("audio", 0) > 0, decoded
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 def test_platform_refusing_the_stream_key_is_fatal_after_three_refusals(
@@ -423,12 +391,14 @@ def test_platform_refusing_the_stream_key_is_fatal_after_three_refusals(
         daemon = relay([target("picky", platform.url("app"), reconnect=FAST_RETRY)])
         publishers(long_source, ingest_url(daemon))
         fatal = daemon.wait_for("target_status", target="picky", to="errored", severity="fatal")
-        # Were the relay going to retry, it would within max_delay (1 s): give it that chance.
-        time.sleep(1.5)
+        # Given up: the relay's own status has no next attempt. Then the daemon runs through its
+        # shutdown, and the platform still saw three connections only.
         snapshot = relay_status(daemon)["picky"]
+        assert daemon.terminate(timeout=15) == 0
         connections = platform.connections
 
     assert snapshot["status"] == "errored" and snapshot["error_severity"] == "fatal", snapshot
+    assert snapshot["next_attempt_at"] is None, snapshot
     assert len(connections) == 3, f"the platform saw {len(connections)} connections"
     assert all(c.refused and c.stream_name == KEYS["picky"] for c in connections)
     errored = [e for e in statuses(daemon, "picky") if e["to"] == "errored"]
@@ -441,7 +411,6 @@ def test_platform_refusing_the_stream_key_is_fatal_after_three_refusals(
         assert "NetStream.Publish.BadName" in event["reason"], event["reason"]
         assert KEYS["picky"] not in event["reason"]  # the platform echoed it; the relay must not
     assert status_path(daemon, "picky").count("starting") == 3
-    assert daemon.terminate(timeout=5) == 0
 
 
 @pytest.mark.long
@@ -451,7 +420,8 @@ def test_publisher_coming_back_within_the_reconnect_window_keeps_targets_connect
 ) -> None:
     nginx = nginx_rtmp(RtmpApp("rec1", record=True), RtmpApp("rec2", record=True))
     apps = {"one": "rec1", "two": "rec2"}
-    daemon = relay([target(name, nginx.url(app)) for name, app in apps.items()], reconnect_window=5)
+    # A window with margin for a busy machine: the second ffmpeg starts as soon as the first is lost.
+    daemon = relay([target(name, nginx.url(app)) for name, app in apps.items()], reconnect_window=10)
     recordings = {name: nginx.recorded_flv(KEYS[name], app) for name, app in apps.items()}
     first = publishers(long_source, ingest_url(daemon))
     for name in apps:
@@ -461,9 +431,8 @@ def test_publisher_coming_back_within_the_reconnect_window_keeps_targets_connect
     first.proc.kill()  # SIGKILL: the connection drops without FCUnpublish
     first.proc.wait(5)
     lost = daemon.wait_for("publisher_lost")
-    assert lost["reconnect_window_s"] == 5
-    # The scenario: the encoder is back 3 s later, inside the 5 s window.
-    time.sleep(3)
+    assert lost["reconnect_window_s"] == 10
+    # The scenario: the encoder comes back inside the window (here as soon as the relay saw it go).
     second = publishers(long_source, ingest_url(daemon))
     resumed = daemon.wait_for("publisher_resumed")
     sizes = {name: path.stat().st_size for name, path in recordings.items()}
@@ -472,7 +441,7 @@ def test_publisher_coming_back_within_the_reconnect_window_keeps_targets_connect
     second.proc.kill()
     second.proc.wait(5)
     daemon.wait_for("publisher_lost", count=2)
-    daemon.wait_for("live_stream_status", to="idle", timeout=15)
+    daemon.wait_for("live_stream_status", to="idle", timeout=30)  # the 10 s window, with margin
     for name in apps:
         daemon.wait_for("target_status", target=name, to="idle", timeout=10)
         nginx.wait_unpublished(KEYS[name])
@@ -501,7 +470,7 @@ def test_publisher_coming_back_within_the_reconnect_window_keeps_targets_connect
             f"publisher away {away} ms")
         decoded = ffprobe_decode(path)
         assert decoded.get("video", 0) > 0 and decoded.get("audio", 0) > 0, decoded
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 def test_enhanced_rtmp_reconnect_request_switches_connections_without_a_gap(
@@ -537,4 +506,4 @@ def test_enhanced_rtmp_reconnect_request_switches_connections_without_a_gap(
         f"the second connection is not the rest of the show from frame {k}: {len(second)} frames, "
         f"{missing} short of the source's rest" + (
             f"; its first is {describe(second[0])}, the source's next is {describe(source[k])}" if second else ""))
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0

@@ -10,13 +10,14 @@ key guessing, and garbage and silence on the RTMPS port. Then:
 
 - the publisher's target is byte-exact (tests/support/flvcheck.py);
 - every attacking connection was closed by the daemon (none held open past its deadline);
-- the daemon's own loop monitor saw no callback hold the loop for over 100 ms of CPU
-  (`loop_stall` lines; wall-clock gaps are reported too, but on a shared 2-core machine
-  they include time the process was not scheduled);
-- its open fds return exactly to the baseline, and its RSS to within RSS_TOLERANCE of it;
-- the log stays small: refusals and peer failures are summed, not one line each.
+- its open fds return exactly to the baseline, and it gives memory back once the burst passed
+  (`memory_trimmed`);
+- the log stays small: refusals and peer failures are summed, not one line each (the
+  budgets the relay enforces, and says so: `ingest_refused`, `ingest_log_suppressed`).
 
-`pytest tests/e2e/test_hostile.py -k garbage -s` prints the figures (bench/RESULTS.md).
+Figures that depend on the machine (RSS before and after, the longest callback's CPU, log
+lines per second of attack) are not asserted here: `bench/hostile.py` runs this test, reads
+the HOSTILE_FIGURES line it prints and checks them against their budgets.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ import functools
 import json
 import os
 import random
+import re
+import resource
 import signal
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,12 +59,6 @@ TARGET_KEY = "hostile-target-KEY-3f9a05"
 GUESSES = [f"hostile-guess-{n:03d}-KEY-e1" for n in range(20)]
 ALL_KEYS = (INGEST_KEY, TARGET_KEY, *GUESSES)
 LIMITS = {"handshake_timeout": 3, "tls_handshake_timeout": 2, "publish_timeout": 6}
-MAX_BUSY_MS = 100  # the longest the loop may be held by work
-# RSS after the attack within 10 % of before, once the daemon has given freed memory back
-# (measured: +3 to +5 %). A leak would grow with every attack: the second round may add
-# at most RSS_REPEAT_TOLERANCE.
-RSS_TOLERANCE = 0.10
-RSS_REPEAT_TOLERANCE = 0.03
 CLOSE_TIMEOUT = 20.0  # an attacking connection must be closed by the daemon within this
 HANDSHAKE = b"\x03" + bytes(1536) + bytes(1536)  # C0 C1 C2 (a plain handshake)
 
@@ -405,14 +402,15 @@ async def attack(port: int, tls_port: int, seed: int = 8, network: int = 1) -> t
 
 # --- the test ---------------------------------------------------------------------------------------
 
-def trims_after_a_flood(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The daemon's memory_trimmed lines that came after a whole flood, once only the publisher was open.
+def trims_since(events: list[dict[str, Any]], mark: int) -> list[dict[str, Any]]:
+    """The daemon's memory_trimmed lines among events[mark:].
 
-    A trim can also come earlier in a round (the tail of phase 1 is a burst that passes);
-    that one counts fewer connections than the flood alone, and resets the count.
+    The daemon trims at its first housekeeping tick (every 5 s) at which 32 connections or more
+    arrived since its last trim and under half its peak are still open. A round throws over a
+    thousand connections: at least one trim comes during it or, at the latest, at the first tick
+    after it (a trim in mid-round starts the count again, so there may be no trim after the round).
     """
-    return [e for e in events if e.get("event") == "memory_trimmed"
-            and e["open_connections"] == 1 and e["connections"] >= FLOOD_CONNECTIONS]
+    return [e for e in events[mark:] if e.get("event") == "memory_trimmed"]
 
 
 @pytest.mark.long
@@ -439,13 +437,14 @@ def test_garbage_at_scale_leaves_the_show_and_the_daemon_intact(
 
         rounds = []
         for network in (1, 2):  # the same attack twice, from other addresses: nothing may pile up
+            mark = len(daemon.events)
             started = time.monotonic()
             tally, guessing = asyncio.run(attack(port, tls_port, seed=network, network=network))
             seconds = time.monotonic() - started
             # Every attacking connection is gone from the daemon too: back to the baseline's fds;
             # and the daemon has seen the burst pass (it gives the freed memory back then).
             wait_until(lambda: open_fds(pid) <= fds_before, 15, "the daemon's fds to return to the baseline")
-            daemon.wait_until(lambda events: len(trims_after_a_flood(events)) >= network, timeout=15)
+            daemon.wait_until(lambda events: bool(trims_since(events, mark)), timeout=30)
             rounds.append({"tally": tally, "guessing": guessing, "seconds": seconds, "fds": open_fds(pid),
                            "rss": rss_kb(pid)})
         rss_peak = int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0])
@@ -494,20 +493,33 @@ def test_garbage_at_scale_leaves_the_show_and_the_daemon_intact(
         assert guesses["rejected"] == 11 and guesses["refused at accept"] == 9
     blocked = [e for e in daemon.events if e.get("event") == "ingest_address_blocked"]
     assert [e["failed_publishes"] for e in blocked] == [11, 11]
-    # The loop: no callback held it for over MAX_BUSY_MS of work.
-    assert busy_ms <= MAX_BUSY_MS, f"the event loop was held for {busy_ms} ms of CPU: {stalls}"
     # Resources: back to the baseline.
     assert first["fds"] == second["fds"] == fds_before
-    assert first["rss"] <= rss_before * (1 + RSS_TOLERANCE), f"RSS {rss_before} kB before, {first['rss']} kB after"
-    assert second["rss"] <= first["rss"] * (1 + RSS_REPEAT_TOLERANCE), \
-        f"RSS {first['rss']} kB after one attack, {second['rss']} kB after two"
-    # The log: refusals and failures of strangers are summed, not one line each.
-    assert refused_lines and sum(e["refused"] for e in refused_lines) >= 100
-    attack_seconds = sum(r["seconds"] for r in rounds)
-    assert len(refused_lines) <= attack_seconds + 4
-    assert len(stranger_lines) <= 10 * (attack_seconds + 4) + 10
+    # The log: refusals and failures of strangers are summed, not one line each. Refusals come in
+    # summary lines (at most one per interval_s, which each line states), several to a line in a
+    # flood; the lines a failing stranger is worth are budgeted per second, and what the budget
+    # held back is counted in ingest_log_suppressed lines.
+    refused = [e["refused"] for e in refused_lines]
+    assert sum(refused) >= 100 and max(refused) > 1, refused
+    assert {e["interval_s"] for e in refused_lines} == {1.0}
+    assert figures["suppressed_lines"] > 0, "the per-second budget of stranger lines never held one back"
     assert max(len(line) for line in daemon.raw_lines) < 4000
     assert not [e for e in daemon.events if e.get("event") == "unhandled_error"]
-    # Outside systemd the soft fd limit was raised to the hard one, and said so.
-    fd_limit = daemon.wait_for("fd_limit")
-    assert fd_limit["set_by"] == "LimitNOFILE" or fd_limit["soft"] == fd_limit["hard"] or fd_limit["hard"] < 0
+    assert_fd_limit_reported(daemon.wait_for("fd_limit"), pid)
+
+
+def assert_fd_limit_reported(logged: dict[str, Any], pid: int) -> None:
+    """The fd_limit line says the daemon's real RLIMIT_NOFILE, and who set it: outside systemd the
+    relay raised its soft limit to the hard one (or to nr_open, when the hard one is unlimited)."""
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    soft_text, hard_text = re.search(r"^Max open files\s+(\S+)\s+(\S+)", limits, re.MULTILINE).groups()  # type: ignore[union-attr]
+    soft = -1 if soft_text == "unlimited" else int(soft_text)
+    hard = -1 if hard_text == "unlimited" else int(hard_text)
+    assert (logged["soft"], logged["hard"]) == (soft, hard), (logged, limits)
+    if os.environ.get("INVOCATION_ID"):  # the tests themselves run under systemd: the daemon thinks it does too
+        assert logged["set_by"] == "LimitNOFILE", logged
+    else:
+        assert logged["set_by"] == "relay", logged
+        assert soft == (hard if hard >= 0 else int(Path("/proc/sys/fs/nr_open").read_text())), (logged, limits)
+        own_soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]  # what the daemon started with
+        assert logged.get("raised_from", soft) == own_soft, (logged, own_soft)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from relay.live.health import REASON_CODES
 from testbed.ports import wait_until
 from testbed.relay_proc import write_config
 from tests.support.openapi import validate
@@ -34,8 +35,11 @@ def assert_no_secrets(body: bytes) -> None:
 
 
 def test_live_streams_during_a_show(show: Show) -> None:
-    live = show.wait_for_status(lambda ls: ls["ingest"] is not None and ls["ingest"]["keyframe_interval"] is not None
-                                and target(ls, "nginx")["bytes_sent"] > 0, what="ingest measurements")
+    # The show's publisher follows the platforms' advice (a keyframe every 2 s, audio and video):
+    # once measured, the relay must call it healthy.
+    show.wait_for_status(lambda ls: ls["ingest"] is not None and ls["ingest"]["keyframe_interval"] is not None
+                         and target(ls, "nginx")["bytes_sent"] > 0 and ls["health"]["status"] == "healthy",
+                         what="ingest measurements and a healthy stream")
     status, raw, headers = show.request("/api/v1/live-streams")
 
     assert status == 200 and headers["Content-Type"].startswith("application/json")
@@ -50,7 +54,10 @@ def test_live_streams_during_a_show(show: Show) -> None:
     assert ingest["frame_rate"] == pytest.approx(30, abs=2)
     assert ingest["keyframe_interval"] == pytest.approx(2.0, abs=0.1)
     assert ingest["bitrate_kbps"] > 0 and ingest["publisher_address"].startswith("127.0.0.1:")
-    assert live["health"]["status"] in ("healthy", "unhealthy")
+    # Its status agrees with its reasons, each one a code the relay defines.
+    health = live["health"]
+    assert health["status"] == ("unhealthy" if health["reasons"] else "healthy"), health
+    assert {r["code"] for r in health["reasons"]} <= set(REASON_CODES), health
     good, bad = target(live, "nginx"), target(live, "nowhere")
     assert good["status"] == "broadcasting" and good["connected_since"] and good["url"] == show.nginx.url("live")
     assert bad["status"] in ("errored", "starting") and "connection refused" in bad["last_error"]

@@ -6,7 +6,8 @@ cannot decode Enhanced RTMP's fourCcList (a strict array) and drops the connect.
 - `enhanced_rtmp: always` on the same target shows why: pyrtmp cannot decode that connect;
 - a publisher that declared Enhanced RTMP in its own connect is mirrored to the target;
 - the HEVC capture (Enhanced RTMP video, replayed as its librtmp publisher sent it) is
-  still announced, and reaches a server that takes Enhanced RTMP byte for byte.
+  still announced, and reaches a server that takes Enhanced RTMP byte for byte;
+- the same capture reaches FFmpeg's own RTMP server (PyAV's libraries), which decodes every frame.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from testbed.ffmpeg import publish_with_ffmpeg, start_publish
 from testbed.relay_proc import RelayProcess
 from tests.support.fakeplatform import FakePlatform
 from tests.support.flvcheck import assert_same_media
+from tests.support.pyav_receiver import PyavReceiver
 from tests.support.pyrtmp_server import PyrtmpConnection, PyrtmpServer
 from tests.support.replay import replay_publish
 
@@ -178,3 +180,34 @@ def test_hevc_capture_is_announced_and_reaches_an_enhanced_rtmp_server_byte_for_
     assert received.published and received.unpublished == "FCUnpublish" and received.error is None
     flv = file_header() + b"".join(encode_tag(t.kind, t.timestamp, t.payload) for t in received.tags)
     assert_same_media(flv, read_capture(SOURCES["librtmp-hevc-ertmp"]), allow_late_start=False)
+
+
+def test_hevc_capture_reaches_ffmpegs_own_rtmp_server_and_decodes(
+        relay_daemon: Callable[..., RelayProcess]) -> None:
+    # The same Enhanced RTMP show received by an implementation that is not ours: FFmpeg's RTMP
+    # server and HEVC decoder (PyAV's bundled libraries, FFmpeg >= 7). Every frame must decode,
+    # at the capture's size.
+    with PyavReceiver("live", TARGET_KEY) as receiver:
+        daemon = relay_daemon([{"url": receiver.url(), "stream_key": TARGET_KEY, "passthrough": "ffmpeg",
+                                "queue": {"max_seconds": 30}}],
+                              ingest_key=STREAM_KEY, secrets=(TARGET_KEY,))
+        c2s = read_capture("librtmp-hevc-ertmp.c2s")
+        replay_publish(c2s, daemon.port, pause_at=_offset_after_sequence_headers(c2s),
+                       on_pause=lambda: daemon.wait_for("target_status", target="ffmpeg", to="broadcasting"))
+        daemon.wait_for("target_status", target="ffmpeg", to="idle", timeout=20)
+        received = receiver.wait()
+
+    source = read_tags(read_capture(SOURCES["librtmp-hevc-ertmp"]))
+    assert received.error is None, (received, receiver.ffmpeg_version)
+    assert (received.video_codec, received.audio_codec) == ("hevc", "aac"), received
+    # Every picture of the source decoded (its last video tag is an end of sequence, not a picture),
+    # and every AAC frame.
+    pictures = [t for t in source if t.kind == VIDEO and not t.is_header and _video_packet_type(t) != 2]
+    assert received.video_frames == len(pictures), received
+    assert received.audio_frames == sum(1 for t in source if t.kind == AUDIO and not t.is_header), received
+    assert received.sizes == {(640, 360)}, received
+
+
+def _video_packet_type(tag: Tag) -> int:
+    """Enhanced RTMP's VideoPacketType (low nibble of byte 0), or AVCPacketType (byte 1); 2 = end of sequence."""
+    return tag.payload[0] & 0x0F if tag.payload[0] & 0x80 else tag.payload[1]

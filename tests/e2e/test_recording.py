@@ -102,7 +102,7 @@ def test_a_recording_is_the_published_clip_byte_for_byte_with_its_duration(
     assert values["duration"] == finished["duration"] and abs(values["duration"] - duration(source_flv)) <= 0.5
     started = daemon.wait_for("recording_started")
     assert started["path"] == str(path) + ".part"
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 def test_a_publisher_that_rejoins_inside_the_window_leaves_one_file_with_monotonic_timestamps(
@@ -133,7 +133,7 @@ def test_a_publisher_that_rejoins_inside_the_window_leaves_one_file_with_monoton
     assert got[split].timestamp > got[split - 1].timestamp
     assert abs(duration(path) - finished["duration"]) <= 0.5
     assert packets(path) == pictures_and_sounds(tags)
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_a_full_disk_errors_the_recording_while_the_target_gets_every_byte(
     assert 0 < len(kept) < len(source)
     assert [t.payload for t in kept] == [t.payload for t in source[: len(kept)]]
     assert packets(path) == pictures_and_sounds(read_tags(path.read_bytes()))
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 def test_a_daemon_killed_mid_recording_leaves_a_playable_part_that_the_next_start_finalises(
@@ -213,7 +213,7 @@ def test_a_daemon_killed_mid_recording_leaves_a_playable_part_that_the_next_star
     assert values["filesize"] == path.stat().st_size
     assert abs(duration(path) - values["duration"]) <= 0.5 and values["duration"] > 0
     assert packets(path) == pictures_and_sounds(read_tags(path.read_bytes()))
-    assert second.terminate(timeout=5) == 0
+    assert second.terminate(timeout=15) == 0
 
 
 def test_sigterm_mid_recording_finalises_the_file_and_exits_in_time(
@@ -223,9 +223,12 @@ def test_sigterm_mid_recording_finalises_the_file_and_exits_in_time(
     publisher = start_publish(ingest_url(daemon), source_flv, realtime=True)
     try:
         wait_part_grown(tmp_path / "studio")
-        assert daemon.terminate(timeout=5) == 0
+        # The relay bounds its own shutdown (4 s) and says when the disk did not finish in time
+        # (recording_not_finalised); 15 s is the test's deadline, not a measurement.
+        assert daemon.terminate(timeout=15) == 0
     finally:
         publisher.stop()
+    assert "recording_not_finalised" not in daemon.output
     finished = daemon.wait_for("recording_finished", timeout=1)
     path = Path(finished["path"])
     assert recording_files(tmp_path / "studio") == [path.name]
@@ -257,7 +260,7 @@ def test_recordings_default_to_the_state_directory_and_work_on_a_read_only_syste
     try:
         publish_with_ffmpeg(ingest_url(daemon), source_flv, realtime=False, timeout=60)
         finished = daemon.wait_for("recording_finished", timeout=20)
-        assert daemon.terminate(timeout=5) == 0
+        assert daemon.terminate(timeout=15) == 0
     finally:
         daemon.kill()
     path = Path(finished["path"])
@@ -281,7 +284,7 @@ def test_mp4_recordings_are_remuxed_and_checked_before_the_flv_goes(
     assert sorted(s["codec_name"] for s in info["streams"]) == ["aac", "h264"]
     assert abs(float(info["format"]["duration"]) - duration(source_flv)) <= 0.5
     assert remuxed["size"] == path.stat().st_size
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 def test_retention_removes_the_oldest_recordings_and_never_the_active_one(
@@ -316,7 +319,7 @@ def test_retention_removes_the_oldest_recordings_and_never_the_active_one(
     new = Path(finished["path"])
     assert retention["deleted"] == [old[0].name, old[1].name]
     assert recording_files(folder) == sorted([old[2].name, new.name, active.name, notes.name])
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 async def test_a_remux_interrupted_by_the_last_run_is_done_at_the_next_start(

@@ -151,7 +151,7 @@ def test_three_clean_sessions_reach_every_target_at_every_connect_delay(
     assert not [e for e in daemon.events if e.get("event") in ("publisher_lost", "publisher_resumed")]
     assert_all_received(results, source_flv)
     assert_no_target_errored(daemon)
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 @pytest.mark.long
@@ -177,7 +177,7 @@ def test_two_live_streams_stopping_and_starting_together(
 
     assert_all_received(results, source_flv)
     assert_no_target_errored(daemon)
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 @pytest.mark.long
@@ -207,4 +207,4 @@ def test_new_stream_key_by_reload_between_sessions(
 
     assert_all_received(results, source_flv)
     assert_no_target_errored(daemon)
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0

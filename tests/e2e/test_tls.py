@@ -76,7 +76,7 @@ def test_rtmps_target_through_stunnel_is_byte_for_byte(
     # The media went through stunnel, not around it: a TLS session, then stunnel's own connect to nginx.
     log = tunnel.log_text()
     assert "TLS accepted" in log and f"s_connect: connected 127.0.0.1:{nginx.port}" in log, log
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 def test_rtmps_target_with_untrusted_certificate_errors_and_retries(
@@ -205,7 +205,7 @@ def test_rtmps_ingest_is_byte_for_byte(
     nginx.wait_unpublished(TARGET_KEY)
     match = assert_same_media(nginx.recorded_flv(TARGET_KEY, "rec"), source_flv)
     assert match.start == 0
-    assert daemon.terminate(timeout=5) == 0
+    assert daemon.terminate(timeout=15) == 0
 
 
 @pytest.mark.parametrize("broken", ["tls_cert_file", "tls_key_file"])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
+import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from testbed.ffmpeg import publish_with_ffmpeg
 from testbed.nginx import NginxRtmp, RtmpApp
 from testbed.ports import free_port
 from testbed.relay_proc import RelayProcess
-from tests.support.webhook_receiver import WebhookReceiver
+from tests.support.webhook_receiver import WebhookReceiver, receiver_accepts
 from tests.unit.test_status import ACTIVE, IDLE
 
 SECRET = "webhook-SECRET-8f2a61c0d9"
@@ -41,6 +42,29 @@ def hook(url: str, **fields: object) -> WebhookConfig:
 
 def dispatcher(*configs: WebhookConfig) -> WebhookDispatcher:
     return WebhookDispatcher(configs, lambda: [Secret(SECRET)], retry_initial=0.05, retry_max=0.2)
+
+
+def openssl_hmac_sha256(key: str, data: bytes) -> str:
+    """HMAC-SHA256 of `data` in hex, computed by OpenSSL's command line: not by the relay, not by Python."""
+    done = subprocess.run(["openssl", "dgst", "-sha256", "-hmac", key, "-r"], input=data, capture_output=True,
+                          timeout=30, check=True)
+    return done.stdout.split()[0].decode()
+
+
+def test_the_signature_is_the_known_answer_computed_by_openssl() -> None:
+    # Mux's scheme: v1 = hex(HMAC-SHA256(secret, "{t}.{body}")), header "t={t},v1={v1}".
+    secret, timestamp = "whsec-known-answer-0123456789", 1_700_000_000
+    body = b'{"type":"video.live_stream.active","object":{"type":"live_stream","id":"studio"}}'
+    expected = openssl_hmac_sha256(secret, b"1700000000." + body)
+    assert re.fullmatch(r"[0-9a-f]{64}", expected), expected
+
+    assert sign(secret, body, timestamp) == f"t=1700000000,v1={expected}"
+    header = f"t=1700000000,v1={expected}"
+    assert receiver_accepts(secret, body, header, now=timestamp + 1)
+    # The receiver's own check refuses what it must: another body, another secret, a replay.
+    assert not receiver_accepts(secret, body + b" ", header, now=timestamp + 1)
+    assert not receiver_accepts("whsec-other", body, header, now=timestamp + 1)
+    assert not receiver_accepts(secret, body, header, now=timestamp + 3600)
 
 
 def test_signatures_follow_mux() -> None:
@@ -153,7 +177,7 @@ def test_a_show_sends_every_status_change_in_order(
         publish_with_ffmpeg(f"rtmp://127.0.0.1:{daemon.port}/live/{INGEST_KEY}", source_flv, realtime=True)
         events = receiver.wait_until(lambda e: "video.live_stream.idle" in [x["type"] for x in e] and sum(
             x["type"] == "video.live_stream.simulcast_target.idle" for x in e) == 2, what="the end of the show")
-        assert daemon.terminate(timeout=5) == 0
+        assert daemon.terminate(timeout=15) == 0
 
     def of(target: str) -> list[str]:
         return [e["type"].rsplit(".", 1)[1] for e in events

@@ -246,15 +246,31 @@ async def test_remuxes_run_at_most_max_remux_jobs_at_once(tmp_path: Path, monkey
         running -= 1
         return Remuxed(flv[:-4] + ".mp4", 1.0, 10)
 
+    class CountingSlot(asyncio.Condition):
+        """The remux slot's condition, counting the remuxes that found no slot free and wait."""
+
+        waiting = 0
+
+        async def wait(self) -> bool:
+            CountingSlot.waiting += 1
+            if CountingSlot.waiting == 3:
+                three_waiting.set()
+            try:
+                return await super().wait()
+            finally:
+                CountingSlot.waiting -= 1
+
+    three_waiting = asyncio.Event()
     monkeypatch.setattr(recordings_module, "remux", fake_remux)
     recordings = Recordings(lambda: config)
+    recordings._remux_slot = CountingSlot()  # before any remux: the same condition, observed
     ready: list[RecordingReady] = []
     recordings.on_ready.append(ready.append)
     for _ in range(5):
         await record_session_without_drain(recordings, config)
+    # Every remux has asked for a slot: two got one and run, three wait for one.
     await asyncio.wait_for(two_started.wait(), TIMEOUT)
-    for _ in range(50):  # plenty of loop turns for a third remux to start, were it allowed to
-        await asyncio.sleep(0)
+    await asyncio.wait_for(three_waiting.wait(), TIMEOUT)
     assert running == 2
     gate.set()
     await asyncio.wait_for(recordings.drain(), TIMEOUT)

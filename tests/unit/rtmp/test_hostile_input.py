@@ -446,16 +446,70 @@ def test_header_encoding_of_any_ints_is_right_or_a_local_error(
 @given(value=WIDE_INTS, extra=WIDE_INTS | st.none(), kind=st.sampled_from(["abort", "ack", "window", "bandwidth",
                                                                            "chunk", "user"]))
 def test_control_message_encoding_is_right_or_a_local_error(value: int, extra: int | None, kind: str) -> None:
-    make = {
-        "abort": lambda: m.Abort(value), "ack": lambda: m.Acknowledgement(value),
-        "window": lambda: m.WindowAckSize(value),
-        "bandwidth": lambda: m.SetPeerBandwidth(value, 2), "chunk": lambda: m.SetChunkSize(value),
-        "user": lambda: m.UserControl(6, value, extra),
+    u32 = 0 <= value <= 0xFFFFFFFF
+    # (the message, whether it must encode, the message its payload must read back as)
+    message, fits, back = {
+        # Set Chunk Size and Acknowledgement keep the low 31 / 32 bits (5.4.1, 5.4.3): always encodable.
+        "chunk": (m.SetChunkSize(value), True, m.SetChunkSize(value & 0x7FFFFFFF)),
+        "ack": (m.Acknowledgement(value), True, m.Acknowledgement(value & 0xFFFFFFFF)),
+        "abort": (m.Abort(value), u32, m.Abort(value)),
+        "window": (m.WindowAckSize(value), u32, m.WindowAckSize(value)),
+        "bandwidth": (m.SetPeerBandwidth(value, 2), u32, m.SetPeerBandwidth(value, 2)),
+        "user": (m.UserControl(6, value, extra), u32 and (extra is None or 0 <= extra <= 0xFFFFFFFF),
+                 m.UserControl(6, value, extra)),
     }[kind]
     try:
-        make().to_payload()
+        payload = message.to_payload()
     except LocalProtocolError:
-        pass
+        assert not fits, f"{message} is encodable but was refused"
+        return
+    assert fits, f"{message} does not fit its fields but was encoded"
+    assert type(back).from_payload(payload) == back
+
+
+def _amf0_encodable(value: Any, depth: int = 0) -> bool:
+    """Whether AMF0 can carry `value` (section 2), said without the encoder."""
+    if value is None or isinstance(value, (bool, float, str)):
+        return True
+    if isinstance(value, int):
+        # What rounds to a finite IEEE 754 double: below the halfway point past the largest one.
+        return abs(value) < 2**1024 - 2**970
+    if isinstance(value, amf0.AMFDate):
+        return (-0x8000 <= value.timezone <= 0x7FFF
+                and (isinstance(value.milliseconds, float) or _amf0_encodable(value.milliseconds)))
+    if isinstance(value, list):
+        return depth < amf0.MAX_DEPTH and all(_amf0_encodable(v, depth + 1) for v in value)
+    assert isinstance(value, dict)
+    return (depth < amf0.MAX_DEPTH and all(isinstance(k, str) for k in value)
+            and all(_amf0_encodable(v, depth + 1) for v in value.values()))
+
+
+def _amf0_read_back(value: Any) -> Any:
+    """What decoding the encoding of `value` must give: numbers as doubles, the rest as sent."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, amf0.AMFDate):
+        return amf0.AMFDate(float(value.milliseconds), value.timezone)
+    if isinstance(value, list):
+        return [_amf0_read_back(v) for v in value]
+    return {k: _amf0_read_back(v) for k, v in value.items()}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality in which NaN equals NaN (AMF0 carries it) and a bool is not a number."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, amf0.AMFDate):
+        return _same(a.milliseconds, b.milliseconds) and a.timezone == b.timezone
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 @settings(max_examples=200, deadline=None)
@@ -467,9 +521,13 @@ def test_control_message_encoding_is_right_or_a_local_error(value: int, extra: i
     max_leaves=10))
 def test_amf0_encoding_is_right_or_a_local_error(value: Any) -> None:
     try:
-        amf0.encode(value)
+        encoded = amf0.encode(value)
     except LocalProtocolError:
-        pass
+        assert not _amf0_encodable(value), f"{value!r} is encodable but was refused"
+        return
+    assert _amf0_encodable(value), f"{value!r} cannot be carried by AMF0 but was encoded"
+    [decoded] = amf0.decode(encoded)
+    assert _same(decoded, _amf0_read_back(value)), f"{value!r} read back as {decoded!r}"
 
 
 # --- memory: tracemalloc's view of what a hostile peer makes us allocate ---------------------------------------
