@@ -385,16 +385,30 @@ async def test_rtmps_handshake_deadline_and_connection_limits_apply_before_tls(i
 
 
 async def test_rtmps_publish_deadline_counts_from_the_tcp_accept(ingest_server: HarnessFactory) -> None:
-    harness = await ingest_server(publish_timeout=1)
-    loop = asyncio.get_running_loop()
-    opened = loop.time()
-    reader, writer = await harness.open(tls=True)
-    writer.write(b"\x03" + bytes(1536) + bytes(1536))
-
-    assert await closed_by_server(reader)
-    assert loop.time() - opened < 5
+    # A TLS handshake finished after the publish deadline (counted from the TCP accept) has
+    # passed: the relay closes the connection at once, before any RTMP byte, as not publishing;
+    # not a publish_timeout after the handshake.
+    harness = await ingest_server(publish_timeout=3, tls_handshake_timeout=30, handshake_timeout=30)
+    raw = socket.create_connection(("127.0.0.1", harness.tls_port))  # accepted now; TLS not started
+    raw.setblocking(False)
+    # A plain connection opened after it, as silent: when its own publish deadline has closed it,
+    # the TLS one's (which started no later) has passed too.
+    first_reader, first_writer = await harness.open()
+    assert await closed_by_server(first_reader, timeout=15)
+    first_writer.close()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection(sock=raw, ssl=context, server_hostname="localhost")
+    # Another silent plain connection, opened as the TLS handshake ends: had the TLS connection's
+    # deadline started then, it would not be closed before this one.
+    later_reader, later_writer = await harness.open()
+    assert await closed_by_server(reader, timeout=15)  # nothing sent: closed for the deadline alone
     writer.close()
-    assert "not publishing" in harness.events("ingest_timeout")[0]["reason"]
+    reasons = [e["reason"] for e in harness.events("ingest_timeout")]
+    assert len(reasons) == 2 and all("not publishing" in r for r in reasons)  # the later one is still open
+    assert await closed_by_server(later_reader, timeout=15)
+    later_writer.close()
 
 
 async def test_cut_off_ends_the_session_without_a_reconnect_window(ingest_server: HarnessFactory) -> None:
