@@ -85,21 +85,23 @@ class Database:
                 settings=json.loads(row[6]), created_at=row[7]))
         return [LiveStreamRecord(id=row[0], stream_key=Secret(row[1]), passthrough=row[2], reconnect_window=row[3],
                                  recording=json.loads(row[4]), enabled=bool(row[5]), created_at=row[6],
-                                 targets=tuple(targets.get(row[0], ())))
+                                 reconnect_slate=json.loads(row[7]), targets=tuple(targets.get(row[0], ())))
                 for row in self.conn.execute("SELECT id, stream_key, passthrough, reconnect_window, recording, "
-                                             "enabled, created_at FROM live_streams ORDER BY created_at, rowid")]
+                                             "enabled, created_at, reconnect_slate FROM live_streams "
+                                             "ORDER BY created_at, rowid")]
 
     def save(self, record: LiveStreamRecord) -> None:
         """Write the live stream and all its targets, replacing what was stored under its id; one transaction."""
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO live_streams (id, stream_key, passthrough, reconnect_window, recording, enabled, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "created_at, reconnect_slate) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "stream_key = excluded.stream_key, passthrough = excluded.passthrough, "
                 "reconnect_window = excluded.reconnect_window, recording = excluded.recording, "
-                "enabled = excluded.enabled",
+                "enabled = excluded.enabled, reconnect_slate = excluded.reconnect_slate",
                 (record.id, record.stream_key.reveal(), record.passthrough, record.reconnect_window,
-                 json.dumps(record.recording), int(record.enabled), record.created_at))
+                 json.dumps(record.recording), int(record.enabled), record.created_at,
+                 json.dumps(record.reconnect_slate)))
             conn.execute("DELETE FROM simulcast_targets WHERE live_stream_id = ?", (record.id,))
             conn.executemany(
                 "INSERT INTO simulcast_targets (id, live_stream_id, position, url, stream_key, passthrough, "

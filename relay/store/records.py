@@ -49,6 +49,7 @@ class LiveStreamRecord:
     passthrough: str | None = None
     reconnect_window: float = 60.0
     recording: dict[str, Any] = field(default_factory=dict)  # the live stream's recording section, as given
+    reconnect_slate: dict[str, Any] = field(default_factory=dict)  # its reconnect_slate section (enabled, image)
     enabled: bool = True
     created_at: int = 0
     targets: tuple[TargetRecord, ...] = ()

@@ -32,6 +32,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX simulcast_targets_by_live_stream ON simulcast_targets(live_stream_id, position);
     """,
+    # 2: a live stream's reconnect slate (its reconnect_slate section as JSON: enabled, image).
+    """
+    ALTER TABLE live_streams ADD COLUMN reconnect_slate TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

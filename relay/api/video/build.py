@@ -51,6 +51,7 @@ def _mapping(record: LiveStreamRecord, targets: list[tuple[TargetRecord, str]]) 
         "stream_key": record.stream_key.reveal(),
         "reconnect_window": record.reconnect_window,
         "recording": dict(record.recording),
+        "reconnect_slate": dict(record.reconnect_slate),
         "simulcast_targets": [{**t.settings, "url": t.url, "stream_key": t.stream_key.reveal(), "passthrough": label}
                               for t, label in targets],
     }
@@ -58,7 +59,8 @@ def _mapping(record: LiveStreamRecord, targets: list[tuple[TargetRecord, str]]) 
 
 def _context(config: RelayConfig) -> LoadContext:
     return LoadContext(dict(os.environ), Path(config.state_dir), source="api",
-                       target_defaults=config.target_defaults, health=config.health, recording=config.recording)
+                       target_defaults=config.target_defaults, health=config.health, recording=config.recording,
+                       reconnect_slate=config.reconnect_slate)
 
 
 def running_config(record: LiveStreamRecord, config: RelayConfig) -> LiveStreamConfig:
@@ -73,6 +75,13 @@ def running_config(record: LiveStreamRecord, config: RelayConfig) -> LiveStreamC
         raise MuxError(400, [_message(error) for error in err.errors()]) from None
 
 
+# The reconnect slate's fields as the API names them (Mux's).
+_API_NAMES: dict[tuple[str | int, ...], str] = {
+    ("reconnect_slate", "image"): "reconnect_slate_url",
+    ("reconnect_slate", "enabled"): "use_slate_for_standard_latency"}
+
+
 def _message(error: Any) -> str:
     loc, text, _ = describe(error, LiveStreamConfig)
-    return f"{format_loc(loc)}: {text}" if loc else text
+    where = _API_NAMES.get(tuple(loc[:2])) or format_loc(loc)
+    return f"{where}: {text}" if loc else text

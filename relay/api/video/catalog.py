@@ -84,6 +84,7 @@ class Catalog(Listing):
             record = LiveStreamRecord(
                 id=live_id, stream_key=new_stream_key(), passthrough=body.passthrough,
                 reconnect_window=body.reconnect_window, recording=body.recording_section({}), created_at=now,
+                reconnect_slate=body.slate_section({}),
                 targets=tuple(_new_target(t, now) for t in body.simulcast_targets))
             config = running_config(record, self.relay.config)
             await self.store.save(record)
@@ -96,7 +97,7 @@ class Catalog(Listing):
             return live_id
 
     async def update(self, live_stream_id: str, body: UpdateBody) -> None:
-        """PATCH: passthrough, reconnect window, recording."""
+        """PATCH: passthrough, reconnect window, recording, reconnect slate."""
         async with self._lock:
             record = self._record(live_stream_id)
             given = body.model_fields_set
@@ -104,7 +105,8 @@ class Catalog(Listing):
                 record,
                 passthrough=body.passthrough if "passthrough" in given else record.passthrough,
                 reconnect_window=record.reconnect_window if body.reconnect_window is None else body.reconnect_window,
-                recording=body.recording_section(record.recording))
+                recording=body.recording_section(record.recording),
+                reconnect_slate=body.slate_section(record.reconnect_slate))
             await self._save(changed, "video.live_stream.updated")
 
     async def reset_stream_key(self, live_stream_id: str) -> None:

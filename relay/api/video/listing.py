@@ -52,7 +52,7 @@ class Listing:
         snap = live.snapshot() if live is not None else None
         record = self.records.get(live_stream_id)
         if record is not None:
-            return api_live_stream(record, labels(record.targets), snap)
+            return api_live_stream(record, labels(record.targets), snap, self.relay.config.reconnect_slate)
         config = next((ls for ls in self.relay.config.live_streams if ls.name == live_stream_id), None)
         if config is None:
             raise not_found()

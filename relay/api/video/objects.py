@@ -4,7 +4,10 @@ Field names and status words are Mux's, so that its SDKs read them into their mo
 a live stream is `idle`, `active` or `disabled`; a target `idle`, `starting`,
 `broadcasting` or `errored` (a disabled target is `idle`, with `enabled: false`). Beyond
 Mux: `source` (`api`, or `config` for a live stream of the config file, read-only here),
-a target's `enabled` and `last_error`, and the live stream's `recording` section.
+a target's `enabled` and `last_error`, and the live stream's `recording` section. Mux's
+`use_slate_for_standard_latency` and `reconnect_slate_url` show the reconnect slate the live
+stream runs with (its own fields over the top-level `reconnect_slate`); the image as a
+`file://` URL, null for the built-in card.
 
 No object holds a target's stream key. The live stream's own key is added by the routes,
 and only for a caller with write permission.
@@ -16,9 +19,12 @@ digits of a SHA-256 of the live stream's name and the target's label (stable acr
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 from typing import Any
 
 from relay.config import LiveStreamConfig
+from relay.config.slate import SlateConfig
 from relay.status import LiveStreamSnapshot, TargetSnapshot
 from relay.store.records import LiveStreamRecord
 
@@ -45,8 +51,14 @@ def _recording(section: dict[str, Any], enabled: bool) -> dict[str, Any]:
     return fields
 
 
-def api_live_stream(record: LiveStreamRecord, labels: list[str], snap: LiveStreamSnapshot | None) -> dict[str, Any]:
-    """An API-made live stream as Mux shows one (without its key)."""
+def _slate(enabled: bool, image: str | None) -> dict[str, Any]:
+    return {"use_slate_for_standard_latency": enabled,
+            "reconnect_slate_url": None if image is None else Path(os.path.abspath(image)).as_uri()}
+
+
+def api_live_stream(record: LiveStreamRecord, labels: list[str], snap: LiveStreamSnapshot | None,
+                    slate: SlateConfig) -> dict[str, Any]:
+    """An API-made live stream as Mux shows one (without its key); `slate`: the top-level reconnect_slate."""
     targets = [_target(t.id, label, t.url, t.enabled, None if snap is None else snap.target(label))
                for t, label in zip(record.targets, labels, strict=True)]
     found: dict[str, Any] = {
@@ -60,6 +72,8 @@ def api_live_stream(record: LiveStreamRecord, labels: list[str], snap: LiveStrea
         "simulcast_targets": targets,
         "source": "api",
         **_recording({"enabled": False, **record.recording}, bool(record.recording.get("enabled"))),
+        **_slate(bool(record.reconnect_slate.get("enabled", slate.enabled)),
+                 record.reconnect_slate.get("image", slate.image)),
     }
     if record.passthrough is not None:
         found["passthrough"] = record.passthrough
@@ -84,4 +98,5 @@ def yaml_live_stream(config: LiveStreamConfig, snap: LiveStreamSnapshot | None) 
         "source": "config",
         "passthrough": config.name,
         **_recording(section, recording.enabled),
+        **_slate(config.reconnect_slate.enabled, config.reconnect_slate.image),
     }

@@ -9,7 +9,9 @@ stream passes exactly the checks a YAML one does.
 
 Beyond Mux: a target's `enabled`, and `recording` (the relay's own recording section, less
 `dir`). Mux's `new_asset_settings` turns recording on; its content is not used (the relay
-makes no assets). `playback_policy(ies)`, `latency_mode`, `use_slate_for_standard_latency` and
+makes no assets). Mux's `use_slate_for_standard_latency` turns the reconnect slate on or off
+and `reconnect_slate_url` is its image: a path on the relay's machine or a `file://` URL (the
+relay downloads nothing); null, the built-in card. `playback_policy(ies)`, `latency_mode` and
 `max_continuous_duration` (which Mux's SDKs send with their defaults) are accepted and not used
 (the relay plays nothing back and passes the stream through as it comes), so that code written
 for Mux need not change.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -77,10 +80,11 @@ class _LiveStreamFields(_Body):
     recording: RecordingBody | None = None
     playback_policy: list[Literal["public", "signed", "drm"]] | None = None
     playback_policies: list[Literal["public", "signed", "drm"]] | None = None
+    use_slate_for_standard_latency: bool | None = None  # the reconnect slate on/off (null: the relay's default)
+    reconnect_slate_url: str | None = Field(None, min_length=1, max_length=MAX_URL)  # null: the built-in card
     # What Mux's SDKs send with their defaults; accepted, not used (a relay passes the stream through
-    # as it comes: no latency modes, no slate of Mux's, no 12-hour cut).
+    # as it comes: no latency modes, no 12-hour cut).
     latency_mode: Literal["standard", "reduced", "low"] | None = None
-    use_slate_for_standard_latency: bool | None = None
     max_continuous_duration: int | None = Field(None, ge=60, le=43200)
 
     def recording_section(self, current: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +95,17 @@ class _LiveStreamFields(_Body):
         if "new_asset_settings" in self.model_fields_set:
             return {**current, "enabled": self.new_asset_settings is not None}
         return current
+
+    def slate_section(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The live stream's reconnect_slate section (`enabled`, `image`) after this body; the config's
+        models check the image (build.py). MuxError(400) for a url the relay cannot take."""
+        section = dict(current)
+        if self.use_slate_for_standard_latency is not None:
+            section["enabled"] = self.use_slate_for_standard_latency
+        if "reconnect_slate_url" in self.model_fields_set:
+            url = self.reconnect_slate_url
+            section["image"] = None if url is None else slate_image_path(url)
+        return section
 
 
 class CreateBody(_LiveStreamFields):
@@ -104,6 +119,23 @@ class UpdateBody(_LiveStreamFields):
     """Changes to a live stream (PATCH: only the fields given change)."""
 
     reconnect_window: float | None = Field(None, ge=0, le=MAX_RECONNECT_WINDOW)
+
+
+def slate_image_path(url: str) -> str:
+    """The local path of `reconnect_slate_url` (an absolute path or a file:// URL); MuxError(400) else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        raise MuxError(400, "reconnect_slate_url: the relay does not download images; give a path on the relay's "
+                            "machine, e.g. file:///etc/simulcast-relay/slate.png")
+    if scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise MuxError(400, "reconnect_slate_url: a file:// URL must name a file on the relay's machine "
+                            "(file:///path, no host)")
+    path = unquote(parts.path) if scheme == "file" and not parts.query and not parts.fragment else url
+    if scheme not in ("", "file") or not path.startswith("/") or "\0" in path:
+        raise MuxError(400, "reconnect_slate_url: must be an absolute path on the relay's machine or a file:// URL, "
+                            "e.g. file:///etc/simulcast-relay/slate.png")
+    return path
 
 
 def parse(model: type[_M], raw: bytes) -> _M:

@@ -13,7 +13,7 @@ import pytest
 from relay.secret import Secret
 from relay.store.database import FILE_NAME, Database, StoreError
 from relay.store.records import LiveStreamRecord, TargetRecord, new_id, new_stream_key
-from relay.store.schema import SCHEMA_VERSION
+from relay.store.schema import MIGRATIONS, SCHEMA_VERSION
 from relay.store.store import Store
 
 
@@ -21,6 +21,7 @@ def record(targets: int = 2) -> LiveStreamRecord:
     return LiveStreamRecord(
         id=new_id(), stream_key=new_stream_key(), passthrough="show", reconnect_window=30.0,
         recording={"enabled": True, "format": "flv"}, created_at=1_700_000_000,
+        reconnect_slate={"enabled": True, "image": "/etc/simulcast-relay/slate.png"},
         targets=tuple(TargetRecord(id=new_id(), url=f"rtmp://127.0.0.1:{1935 + i}/live",
                                    stream_key=Secret(f"target-key-{i}"), passthrough=f"t{i}",
                                    enabled=i % 2 == 0, created_at=1_700_000_001) for i in range(targets)))
@@ -45,7 +46,8 @@ def test_a_live_stream_is_saved_and_loaded_whole_and_replaced_in_place(tmp_path:
     first, second = record(), record(targets=0)
     db.save(first)
     db.save(second)
-    changed = replace(first, reconnect_window=0.0, targets=first.targets[1:], enabled=False)
+    changed = replace(first, reconnect_window=0.0, targets=first.targets[1:], enabled=False,
+                      reconnect_slate={"enabled": False, "image": None})
     db.save(changed)
     db.close()
     loaded = Database(tmp_path / FILE_NAME).load()
@@ -74,6 +76,22 @@ def test_a_write_that_fails_half_way_leaves_the_previous_record(tmp_path: Path) 
         db.save(broken)
     (loaded,) = db.load()
     assert same(loaded, first)
+
+
+def test_a_file_of_version_1_is_migrated_and_its_live_streams_get_no_slate_section(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / FILE_NAME)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO live_streams VALUES ('old', 'old-key-0123456789', NULL, 60, '{}', 1, 1700000000)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    db = Database(tmp_path / FILE_NAME)
+    assert db.version == SCHEMA_VERSION and db.check() == "ok"
+    (old,) = db.load()
+    assert old.id == "old" and old.reconnect_slate == {} and old.stream_key.reveal() == "old-key-0123456789"
+    db.save(replace(old, reconnect_slate={"enabled": True}))
+    assert db.load()[0].reconnect_slate == {"enabled": True}
+    db.close()
 
 
 def test_a_file_from_a_newer_relay_is_refused(tmp_path: Path) -> None:
