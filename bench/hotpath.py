@@ -31,7 +31,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from bench.media import load_clip
 from bench.wakeups import connected_pair
-from relay.fanout.hub import Hub
+from relay.fanout.accel import Hub
 from relay.live.meter import IngestMeter
 from relay.fanout.accel import Timeline
 from relay.flv import Tag
