@@ -124,7 +124,7 @@ def code_under_test() -> dict[str, Any]:
     def git(*cmd: str) -> str:
         return subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.strip()
     digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "relay").rglob("*.py")):
+    for path in sorted([*(REPO_ROOT / "relay").rglob("*.py"), *(REPO_ROOT / "relay").rglob("*.pyx")]):
         digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
     return {"commit": git("rev-parse", "--short", "HEAD"),
             "relay_dirty_files": len(git("status", "--short", "relay").splitlines()),
@@ -235,10 +235,12 @@ class System:
 class RelaySystem(System):
     """The relay; `write_interval` None leaves the config's default (the schema's), else sets target_defaults."""
 
-    def __init__(self, workdir: Path, name: str = "relay", write_interval: float | None = None) -> None:
+    def __init__(self, workdir: Path, name: str = "relay", write_interval: float | None = None,
+                 pure: bool = False) -> None:
         self.workdir = workdir
         self.name = name
         self.write_interval = write_interval
+        self.pure = pure  # RELAY_PURE_PYTHON=1: the pure-Python per-tag path, not the compiled twins
         self.daemon: RelayProcess | None = None
 
     def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
@@ -268,7 +270,7 @@ class RelaySystem(System):
         if self.write_interval is not None:
             config["target_defaults"] = {"write_interval": self.write_interval}
         path = write_config(self.workdir / "relay.yaml", config)
-        self.daemon = RelayProcess(path)
+        self.daemon = RelayProcess(path, env={"RELAY_PURE_PYTHON": "1"} if self.pure else None)
         self.daemon.wait_for("relay_listening", timeout=15)
         wait_until(lambda: accepts_connections(port), 10, f"the relay on port {port}")
         return port
@@ -420,6 +422,8 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
             system = RelaySystem(workdir, "relay", args.relay_write_interval)
         elif system_name == "relay-wi0":
             system = RelaySystem(workdir, "relay-wi0", 0.0)
+        elif system_name == "relay-pure":
+            system = RelaySystem(workdir, "relay-pure", args.relay_write_interval, pure=True)
         elif system_name == "nginx":
             system = NginxSystem(workdir, stat=slow)
         else:
@@ -816,9 +820,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--systems", nargs="+", default=["nginx", "relay", "relay-wi0"],
-                    choices=["relay", "relay-wi0", "nginx", "direct"],
+                    choices=["relay", "relay-wi0", "relay-pure", "nginx", "direct"],
                     help="relay: the config's default write_interval (or --relay-write-interval); "
-                         "relay-wi0: write_interval 0 (a write per tag, as before issue #9)")
+                         "relay-wi0: write_interval 0 (a write per tag, as before issue #9); "
+                         "relay-pure: as relay, on the pure-Python per-tag path (RELAY_PURE_PYTHON=1)")
     ap.add_argument("--relay-write-interval", type=float, default=None, metavar="SECONDS",
                     help="the 'relay' system's write_interval (default: the schema's default)")
     ap.add_argument("--baseline", action="store_true", help="also measure 'direct' (loadgen -> sink, no relay)")

@@ -31,9 +31,9 @@ if str(REPO_ROOT) not in sys.path:
 
 from bench.media import load_clip
 from bench.wakeups import connected_pair
-from relay.fanout.hub import Hub
+from relay.fanout.accel import Hub
 from relay.live.meter import IngestMeter
-from relay.fanout.timeline import Timeline
+from relay.fanout.accel import Timeline
 from relay.flv import Tag
 from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE
 from relay.rtmp.client import ClientConnection

@@ -17,6 +17,7 @@ STYLE = {
     "nginx": ("#555555", "nginx-rtmp push"),
     "relay": ("#1f77b4", "relay, default write_interval"),
     "relay-wi0": ("#ff7f0e", "relay, write_interval 0"),
+    "relay-pure": ("#9467bd", "relay, pure-Python path"),
     "direct": ("#2ca02c", "direct (no relay)"),
 }
 

@@ -8,13 +8,22 @@ import sys
 
 from relay import __version__
 from relay.config import ConfigError, load_config, summarize
+from relay.fanout import accel as fanout_accel
+from relay.rtmp import accel as rtmp_accel
 
 EXIT_CONFIG = 2
 
 
+def per_tag_path() -> tuple[bool, str]:
+    """Whether the compiled twins of the per-tag path run (relay/rtmp/accel.py), and the words for it."""
+    if rtmp_accel.COMPILED and fanout_accel.COMPILED:
+        return True, "compiled per-tag path (Cython)"
+    return False, f"pure-Python per-tag path: {rtmp_accel.WHY_PURE or 'the fan-out twin is not built'}"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay", description="RTMP simulcast relay: one stream in, many out.")
-    parser.add_argument("--version", action="version", version=f"simulcast-relay {__version__}")
+    parser.add_argument("--version", action="version", version=f"simulcast-relay {__version__}, {per_tag_path()[1]}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the relay")
     run.add_argument("--config", "-c", required=True, help="YAML config file")
@@ -67,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     from relay.runtime import logs  # the daemon's imports (structlog, asyncio glue) only when running
 
     logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
+    compiled, path = per_tag_path()
+    if not compiled:
+        logs.get_logger().info("pure_python_path", detail=path)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -8,7 +8,9 @@ whole GOPs (queue.py). The send buffer (sendbuffer.py) switches a target between
 two. Per connection, the primer (primer.py) makes sure the headers in force go before
 any frame; the timeline (timeline.py) maps timestamps so each connection starts near 0
 and never goes backwards. Backoff (backoff.py) and the Enhanced RTMP decision
-(enhanced.py) are small policies the targets use.
+(enhanced.py) are small policies the targets use. The timeline's map_all runs per write
+of every target: _speedups.pyx is its compiled twin, which accel.py picks when it was
+built (setup.py) and RELAY_PURE_PYTHON is not set; timeline.py stays the reference.
 
 Nothing here does I/O, logs or reads a clock: the callers pass time in.
 """

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from relay.config import LiveStreamConfig
-from relay.fanout.hub import Hub
+from relay.fanout.accel import Hub
 from relay.flv import Tag
 from relay.live import retarget
 from relay.live.ingestwatch import IngestWatch

@@ -26,7 +26,11 @@ import-linter):
 - handshake.py   the handshake of both roles, both dialects (plain and digest)
 - chunkwriter.py framing what we send, and the wire constants (chunk stream ids, chunk sizes)
 - chunkreader.py reassembling messages from the chunks a peer sends, within its limits
-- encoded.py     a published tag as an RTMP message, encoded once and shared by every target
+- encoded.py     a published tag as an RTMP message, encoded once and shared by every target,
+                 and queue_encoded: a connection's header and shared body per message (the hot loop)
+- accel.py       which implementation of the per-tag loops runs: the compiled twins in
+                 _speedups.pyx (ChunkReader, queue_encoded; built by setup.py when a C compiler is
+                 at hand) or the pure-Python reference; RELAY_PURE_PYTHON=1 forces the reference
 - states.py      the connection states and each role's transition table, which raises on a
                  missing entry
 - base.py        what both roles share: receive_data / next_event / data_to_send, protocol

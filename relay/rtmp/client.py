@@ -21,9 +21,10 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from relay.rtmp import accel
 from relay.rtmp import messages as m
 from relay.rtmp.base import DEFAULT_WINDOW, Connection
-from relay.rtmp.chunkreader import ChunkReader, RawMessage
+from relay.rtmp.chunkreader import RawMessage
 from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE, EXTENDED
 from relay.rtmp.errors import LocalProtocolError, RemoteProtocolError
 from relay.rtmp.events import Connected, PublishStarted, ReconnectRequested, Refused, StatusReceived
@@ -57,8 +58,8 @@ class ClientConnection(Connection):
         # A target only ever sends us control messages and commands: max_message_size is the
         # command limit by default. max_output_bytes bounds what the connection queues by
         # itself (replies, commands); the media the owner queues is the target queue's to bound.
-        reader = ChunkReader(max_chunk_size=max_chunk_size, max_message_size=max_message_size,
-                             max_pending_bytes=max(4 * max_message_size, DEFAULT_MAX_UNAUTHENTICATED_MEMORY))
+        reader = accel.ChunkReader(max_chunk_size=max_chunk_size, max_message_size=max_message_size,
+                                   max_pending_bytes=max(4 * max_message_size, DEFAULT_MAX_UNAUTHENTICATED_MEMORY))
         super().__init__(ClientHandshake(random_bytes=random_bytes, epoch=epoch), out_chunk_size, window,
                          reader, max_output_bytes)
         self.app = app
@@ -88,33 +89,14 @@ class ClientConnection(Connection):
         this connection; the payload bytes queued.
 
         The relay's hot path: per message, a 12-byte header made from one integer and the
-        shared body, looked up by chunk size. Messages that are not `sendable` are skipped.
+        shared body, looked up by chunk size (encoded.queue_encoded, or its compiled twin:
+        accel.py). Messages that are not `sendable` are skipped.
         """
         if self.state != PUBLISHING:
             self._check()
             raise LocalProtocolError(f"cannot send media in state {self.state}")
-        out = self._out
-        append = out.append
-        extend = out.extend
-        chunk_size = self.out_chunk_size
-        sid = self._stream_id_le
-        queued = 0
-        for message, timestamp in zip(messages, stamps, strict=True):
-            ts = timestamp & 0xFFFFFFFF
-            head = message.head
-            if ts < EXTENDED and head:
-                append((head | (ts << 64) | sid).to_bytes(12, "big"))
-                body = message.bodies.get(chunk_size)
-                if body is None:
-                    body = message.body(chunk_size, ts)
-            elif message.sendable:
-                append(message.header(ts, self.stream_id))
-                body = message.body(chunk_size, ts)
-            else:
-                continue
-            extend(body)
-            queued += message.length
-        return queued
+        return accel.queue_encoded(self._out, messages, stamps, self.out_chunk_size, self._stream_id_le,
+                                   self.stream_id)
 
     def send_message(self, message: EncodedMessage, timestamp: int) -> int:
         """send_encoded() of one message (write_interval 0: a write per tag); the payload bytes queued."""

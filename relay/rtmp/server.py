@@ -23,8 +23,9 @@ from collections.abc import Callable
 
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
+from relay.rtmp.accel import ChunkReader
 from relay.rtmp.base import DEFAULT_WINDOW, Connection
-from relay.rtmp.chunkreader import ChunkReader, RawMessage
+from relay.rtmp.chunkreader import RawMessage
 from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE
 from relay.rtmp.encoded import MAX_SCRIPT_TAG, SET_DATA_FRAME
 from relay.rtmp.errors import RemoteProtocolError

@@ -26,7 +26,7 @@ from relay.config import TargetConfig
 from relay.fanout.hub import Hub
 from relay.fanout.queue import TargetQueue
 from relay.fanout.sendbuffer import SendBuffer
-from relay.fanout.timeline import Timeline
+from relay.fanout.accel import Timeline
 from relay.flv import TagLike
 from relay.rtmp.encoded import EncodedMessage
 from relay.runtime.logs import get_logger

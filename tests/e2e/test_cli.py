@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -108,6 +109,21 @@ def test_version() -> None:
 
     assert result.returncode == 0
     assert result.stdout.startswith("simulcast-relay ")
+    # scripts/test installs a compiler: the compiled per-tag path is built and in use.
+    assert "compiled per-tag path" in result.stdout
+
+
+def test_version_and_start_say_when_the_pure_python_path_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "RELAY_PURE_PYTHON": "1"}
+    version = subprocess.run([sys.executable, "-m", "relay", "--version"], cwd=REPO, capture_output=True, text=True,
+                             timeout=30, stdin=subprocess.DEVNULL, env=env)
+    assert "pure-Python per-tag path: RELAY_PURE_PYTHON is set" in version.stdout
+
+    run = subprocess.run([sys.executable, "-m", "relay", "run", "--config", str(tmp_path / "missing.yaml"),
+                          "--log-format", "json"], cwd=REPO, capture_output=True, text=True, timeout=30,
+                         stdin=subprocess.DEVNULL, env=env)
+    lines = [json.loads(line) for line in (run.stdout + run.stderr).splitlines() if line.startswith("{")]
+    assert [line["event"] for line in lines].count("pure_python_path") == 1
 
 
 # --- relay status / relay reload against a running show ------------------------------------------

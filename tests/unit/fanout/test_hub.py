@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from relay.fanout.hub import KEPT_OVERHEAD, Hub
+from relay.fanout.accel import Hub
+from relay.fanout.hub import KEPT_OVERHEAD
 from relay.fanout.streamstate import StreamState, tag_weight
 from relay.flv import SCRIPT, VIDEO, Tag
 from tests.support.tags import (

@@ -3,7 +3,8 @@ queue (and drop at a keyframe) while behind."""
 
 from __future__ import annotations
 
-from relay.fanout.hub import TRIM_AT, Hub
+from relay.fanout.accel import Hub
+from relay.fanout.hub import TRIM_AT
 from relay.fanout.queue import TargetQueue
 from relay.fanout.sendbuffer import SendBuffer
 from relay.flv import Tag, TagLike

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.fanout.timeline import Timeline
+from relay.fanout.accel import Timeline
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from tests.support.tags import (
     audio,

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.rtmp import messages as m
-from relay.rtmp.chunkreader import ChunkReader, RawMessage
+from relay.rtmp.accel import ChunkReader
+from relay.rtmp.chunkreader import RawMessage
 from relay.rtmp.chunkwriter import DEFAULT_CHUNK_SIZE, MAX_CSID, encode_body, encode_header, encode_message
 from relay.rtmp.errors import LocalProtocolError, RemoteProtocolError
 

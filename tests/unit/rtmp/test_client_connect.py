@@ -12,7 +12,7 @@ import random
 import struct
 
 from relay.rtmp import messages as m
-from relay.rtmp.chunkreader import ChunkReader
+from relay.rtmp.accel import ChunkReader
 from relay.rtmp.client import FLASH_VER, ClientConnection
 from relay.rtmp.handshake import ServerHandshake
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from relay.flv import Tag
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunkreader import ChunkReader, RawMessage
+from relay.rtmp.accel import ChunkReader
+from relay.rtmp.chunkreader import RawMessage
 from relay.rtmp.chunkwriter import AUDIO_CSID, DATA_CSID, VIDEO_CSID, encode_message
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import EncodedMessage

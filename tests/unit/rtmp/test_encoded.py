@@ -13,7 +13,7 @@ from relay.fanout.hub import KEPT_OVERHEAD, Hub
 from relay.fanout.streamstate import tag_weight
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import messages as m
-from relay.rtmp.chunkreader import ChunkReader
+from relay.rtmp.accel import ChunkReader
 from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE, EXTENDED, VIDEO_CSID, encode_message
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import CSID_FOR_KIND, SET_DATA_FRAME, EncodedMessage, held_bytes

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunkreader import ChunkReader, RawMessage
+from relay.rtmp.accel import ChunkReader
+from relay.rtmp.chunkreader import RawMessage
 from relay.rtmp.chunkwriter import encode_header, encode_message
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.errors import AMF0Error, HandshakeError, LocalProtocolError, ProtocolError, RemoteProtocolError

@@ -13,7 +13,7 @@ import pytest
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
-from relay.rtmp.chunkreader import ChunkReader
+from relay.rtmp.accel import ChunkReader
 from relay.rtmp.chunkwriter import encode_body, encode_header, encode_message
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import MAX_SCRIPT_TAG, EncodedMessage

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from relay.fanout.hub import Hub
+from relay.fanout.accel import Hub
 from relay.rtmp.encoded import EncodedMessage
 from relay.targets.supervisor import Target
 from tests.support.fakenetwork import FakeNetwork, FakeTransport, target_config
