@@ -1,11 +1,11 @@
 """How recordings are named, and which files in a folder are ours.
 
 Each publish session is `<UTC start, ISO 8601 basic>.flv.part` while it is written
-(`20261129T181653Z.flv.part`), `.flv` once final, `.mp4` after a remux (written as
-`.mp4.part` as the marker of a remux still to do; ffmpeg itself writes into a
-`.remux-XXXXXXXX` folder of its own, made for each remux). Two sessions starting in the same second get `-1`, `-2`... The
-names sort in time order, and nothing else in the folder matches them, so retention
-never touches a file the relay did not write.
+(`20261129T181653Z.flv.part`), `.flv` once final, `.mp4` after a remux (with an empty
+`.mp4.part` beside it as the marker of a remux still to do; ffmpeg itself writes into a
+`.remux-XXXXXXXX` folder of its own, made for each remux). Two sessions starting in the
+same second get `-1`, `-2`... The names sort in time order, and nothing else in the
+folder matches them, so retention never touches a file the relay did not write.
 """
 
 from __future__ import annotations
