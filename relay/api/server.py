@@ -56,7 +56,8 @@ KEEPALIVE_TIMEOUT = 15.0  # seconds an idle keep-alive connection is kept (the p
 SHUTDOWN_TIMEOUT = 1.0
 COOKIE = "relay_token"
 API = "/api/v1"
-_STATIC = {"app.js": "text/javascript", "steer.js": "text/javascript", "style.css": "text/css", "openapi.yaml": "application/yaml"}
+_STATIC = {"app.js": "text/javascript", "steer.js": "text/javascript", "style.css": "text/css",
+           "openapi.yaml": "application/yaml"}
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     # same-origin, not no-referrer: browsers then send the page's own Origin on its POSTs

@@ -35,7 +35,8 @@ from relay.config.policy import GIB, KIB, MIB, HttpLimits, IngestLimits
 from relay.config.values import Address, Invalid, is_loopback, is_placeholder, server_tls
 from relay.secret import Secret
 
-__all__ = ["AccessToken", "HttpConfig", "StateDir", "RecordingConfig", "RecordingDefaults", "ServerConfig", "WebhookConfig"]
+__all__ = ["AccessToken", "HttpConfig", "StateDir", "RecordingConfig", "RecordingDefaults", "ServerConfig",
+           "WebhookConfig"]
 
 PIB = 1024 * 1024 * GIB
 
@@ -186,7 +187,8 @@ class HttpConfig(SecretSources):
         seen: dict[str, int] = {}
         for i, token in enumerate(self.access_tokens):
             if token.id in seen:
-                found.append(problem(("access_tokens", i, "id"), f"duplicate id (also access_tokens[{seen[token.id]}])"))
+                found.append(problem(("access_tokens", i, "id"),
+                                     f"duplicate id (also access_tokens[{seen[token.id]}])"))
             seen.setdefault(token.id, i)
         if found:
             fail(found)
