@@ -70,7 +70,9 @@ def test_relay_ready_says_what_to_put_in_obs_once_and_never_a_key(tmp_path: Path
 
 def _installed_venv() -> bool:
     """True when scripts/run-example would run the checkout's .venv as it is (no pip install)."""
-    want = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    # The stamp scripts/test and scripts/run-example write: the packaging files and the compiled twins' sources.
+    sources = [REPO / "pyproject.toml", REPO / "setup.py", *sorted(REPO.glob("relay/*/_speedups.pyx"))]
+    want = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
     stamps = [REPO / ".venv" / name for name in (".installed-test", ".installed")]
     return (REPO / ".venv" / "bin" / "relay").exists() and any(
         stamp.exists() and stamp.read_text().strip() == want for stamp in stamps)
