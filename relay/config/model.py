@@ -269,8 +269,9 @@ class RelayConfig(Section):
 
     server: ServerConfig = ServerConfig()
     """The ingest: where OBS, ffmpeg or any RTMP encoder publishes."""
-    live_streams: Annotated[tuple[LiveStreamConfig, ...], FromList] = Field(json_schema_extra={"minItems": 1})
-    """The streams accepted at the ingest, each under its own stream key."""
+    live_streams: Annotated[tuple[LiveStreamConfig, ...], FromList]
+    """The streams accepted at the ingest, each under its own stream key. May be empty ([]) only
+    when an http.access_tokens entry can write: an app then makes them through /video/v1."""
     target_defaults: TargetDefaults = TargetDefaults()
     """Policies of every simulcast target, unless the target sets its own."""
     health: HealthPolicy = HealthPolicy()
@@ -303,13 +304,19 @@ class RelayConfig(Section):
                       info: ValidationInfo) -> tuple[LiveStreamConfig, ...]:
         if not isinstance(value, (list, tuple)):
             return handler(value)  # type: ignore[no-any-return]
-        if not value:
-            fail([problem((), "at least one live stream is required")])
         valid, found = validate_items(LiveStreamConfig, value, info)
         found += _unique_live_streams(value, valid)
         if found:
             fail(found)
         return tuple(valid.values())
+
+    @model_validator(mode="after")
+    def _something_to_publish_to(self) -> Self:
+        # A relay with no live stream is one an app fills through the API, or a mistake.
+        if not self.live_streams and not any("write" in t.permissions for t in self.http.access_tokens):
+            fail([problem(("live_streams",), "at least one live stream is required (or an http.access_tokens "
+                          "entry with write permission, to create live streams through /video/v1)")])
+        return self
 
     def model_post_init(self, context: Any, /) -> None:
         from relay.config.context import LoadContext

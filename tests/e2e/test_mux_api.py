@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from testbed.ffmpeg import start_publish
+from testbed.ports import free_port
 from testbed.relay_proc import RelayProcess, write_config
 from tests.support.muxapi import SECRETS, Answer, MuxApi, api_config
 from tests.support.openapi import validate
@@ -239,3 +241,26 @@ def test_a_sigkill_in_a_burst_of_writes_leaves_a_consistent_database(
         assert {ls["id"] for ls in listed} == {"studio"} | {live_id for live_id, _ in counts}
     finally:
         again.kill()
+
+
+def test_an_api_only_relay_starts_with_no_live_stream_and_takes_a_publisher_on_a_made_key(
+        tmp_path: Path, source_flv: Path) -> None:
+    # An app that drives the relay through /video/v1 alone: the config file lists no live stream.
+    config = {"server": {"listen": f"127.0.0.1:{free_port()}", "app": "live"}, "live_streams": [],
+              **api_config(tmp_path / "state")}
+    daemon = RelayProcess(write_config(tmp_path / "relay.yaml", config))
+    try:
+        ready = daemon.wait_for("relay_ready")
+        assert ready["live_streams"] == []
+        api = MuxApi(daemon.http_port)
+        made = new_stream(api)
+        publisher = start_publish(f"rtmp://127.0.0.1:{daemon.port}/live/{made['stream_key']}", source_flv)
+        try:
+            daemon.wait_for("publish_started", timeout=30)
+        finally:
+            publisher.stop()
+        assert made["stream_key"] not in daemon.output
+    finally:
+        assert daemon.terminate(timeout=15) == 0
+    leaked = [key for key in (TARGET_KEY, *SECRETS) if key in daemon.output]
+    assert not leaked

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from relay.config import ConfigError, parse_config
 from tests.unit.config.support import base, parse, problems
 
 SECRET = "api-SECRET-9c1e7a3b5d0f"
@@ -49,3 +53,13 @@ def test_state_dir_defaults_to_systemds_state_directory_else_the_files_folder(tm
     data = base()
     data["state_dir"] = "state"
     assert parse(data, base_dir=tmp_path).state_dir == str(tmp_path / "state")
+
+
+def test_no_live_stream_is_a_config_for_an_app_with_a_write_token_only() -> None:
+    tokens = [{"id": "app", "secret": "an-app-WRITE-secret-0123456789", "permissions": ["read", "write"]}]
+    config = parse_config(json.dumps({"live_streams": [], "http": {"access_tokens": tokens}}), "relay.yaml")
+    assert config.live_streams == ()
+    readers = [{**tokens[0], "permissions": ["read"]}]
+    with pytest.raises(ConfigError, match=r"live_streams: at least one live stream is required \(or an "
+                                          r"http.access_tokens entry with write permission"):
+        parse_config(json.dumps({"live_streams": [], "http": {"access_tokens": readers}}), "relay.yaml")

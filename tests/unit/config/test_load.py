@@ -75,7 +75,8 @@ ONE_PROBLEM = [
     ("server.app", "live/extra", "server.app", "must be one path segment"),
     ("server.app", "", "server.app", "must not be empty"),
     ("live_streams", DELETE, "live_streams", "required field missing"),
-    ("live_streams", [], "live_streams", "at least one live stream is required"),
+    ("live_streams", [], "live_streams", "at least one live stream is required (or an http.access_tokens entry "
+     "with write permission"),
     ("live_streams", "studio-a", "live_streams", "must be a list, not a string"),
     ("live_streams[0].name", "studio a", "live_streams[0].name", "must be 1 to 64 letters, digits and _ . -"),
     ("live_streams[0].reconnect_window", "soon", "live_streams[0].reconnect_window", "must be a number"),
