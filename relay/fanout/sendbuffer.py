@@ -163,8 +163,14 @@ class SendBuffer(Generic[M]):
         return bool(self.pending) or len(self.queue) > 0
 
     def resync(self) -> None:
-        """The publisher came back: queue and skip frames until its first keyframe."""
+        """The publisher came back: queue and skip frames until its first keyframe.
+
+        What the old source (the last publisher, or the slate) left unwritten, a link that was
+        paused still holds: sent now, it would go after the timeline's jump, and the new source's
+        timestamps could not follow it (they would stall until they caught up). It is counted as
+        dropped instead; the new source sends its own headers."""
         self._stop_following()
+        self.abandon()
         self.queue.resync()
 
     def _stop_following(self) -> None:

@@ -191,6 +191,27 @@ def test_after_the_publisher_comes_back_frames_wait_for_its_first_keyframe() -> 
     assert owner.buffer.queue.dropped_frames == 0 and owner.buffer.queue.skipped_frames == 2
 
 
+def test_what_the_old_source_left_on_a_paused_link_is_dropped_when_the_publisher_comes_back() -> None:
+    # Sent after the timeline's jump, the old source's frames would hold the new source's timestamps back.
+    hub, owner = caught_up()
+    owner.buffer.block()  # the platform stopped reading for a while
+    owner.writable = False
+    old = [keyframe(1000, size=30), audio(1010, size=20), inter(1033, size=30)]
+    for tag in old:
+        hub.publish(tag)
+    assert len(owner.buffer.queue) == 3
+    owner.buffer.resync()
+    assert not owner.buffer.backlog
+    assert owner.buffer.queue.dropped_frames == 3 and owner.buffer.queue.dropped_bytes == 80
+    hub.state.reset()
+    owner.writable = True
+    vh, k = video_header(size=20), keyframe(0)  # the new session, from its first keyframe
+    hub.publish(vh)
+    hub.publish(k)
+    owner.write()
+    assert same_objects([m for w in owner.writes for m in w], [vh, k])
+
+
 def test_fed_video_tells_the_queue_the_stream_has_video() -> None:
     hub: Hub[Tag] = Hub("studio")
     owner = Owner(hub, max_bytes=50)
