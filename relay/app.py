@@ -202,6 +202,10 @@ class Relay:
         """Why a reloaded file cannot run beside the API's live streams (a name or a key of theirs)."""
         return self.catalog.conflicts(config) if self.catalog is not None else []
 
+    def api_configs(self, config: RelayConfig) -> dict[str, LiveStreamConfig]:
+        """The API's live streams as they run under a reloaded file's defaults."""
+        return self.catalog.running_configs(config) if self.catalog is not None else {}
+
     def webhook_stats(self) -> tuple[WebhookStats, ...]:
         """Counters of every webhook endpoint."""
         return self.webhooks.stats()

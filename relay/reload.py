@@ -16,7 +16,8 @@ arrive after the reload; listen addresses and `http` only on restart, except the
 token (token, token_file, token_env) and the /video/v1 access tokens, which are in force,
 and the old ones refused, as soon as the reload is done: a token is rotated because it
 leaked. Live streams made through the /video/v1 API are not the file's: a reload keeps
-them, and a file that names one of them (or uses one of their keys) is refused. With an RTMPS
+them (with the file's new defaults: target_defaults, health, recording, reconnect_slate),
+and a file that names one of them (or uses one of their keys) is refused. With an RTMPS
 ingest, every reload loads the certificate chain again (a renewed certificate under the
 same path) into a fresh SSLContext for new connections.
 """
@@ -62,6 +63,9 @@ class Reloadable(Protocol):
 
     def api_conflicts(self, config: RelayConfig) -> list[str]:
         """Why `config` cannot run beside the API's live streams."""
+
+    def api_configs(self, config: RelayConfig) -> dict[str, LiveStreamConfig]:
+        """The API's live streams as they run under `config`'s defaults."""
 
 
 @dataclass
@@ -160,6 +164,11 @@ def prepare(relay: Reloadable, new: RelayConfig) -> ReloadPlan:
             plan.added.append(relay.new_live_stream(ls_config))
         elif live.config != ls_config:
             plan.plans[ls_config.name] = live.prepare(ls_config)
+    # The API's live streams take the file's defaults too (target_defaults, health, recording, slate).
+    for name, api_config in relay.api_configs(new).items():
+        live = relay.live_streams.get(name)
+        if live is not None and live.config != api_config:
+            plan.plans[name] = live.prepare(api_config)
     return plan
 
 

@@ -5,9 +5,11 @@ after a restart and after a SIGKILL in a burst of writes. (Mux's SDK: test_mux_s
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -264,3 +266,23 @@ def test_an_api_only_relay_starts_with_no_live_stream_and_takes_a_publisher_on_a
         assert daemon.terminate(timeout=15) == 0
     leaked = [key for key in (TARGET_KEY, *SECRETS) if key in daemon.output]
     assert not leaked
+
+
+def test_a_reload_gives_the_api_live_streams_the_files_new_defaults(relay: tuple[RelayProcess, MuxApi]) -> None:
+    daemon, api = relay
+    created = new_stream(api)
+
+    def write_interval() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{daemon.http_port}/api/v1/live-streams/{created['id']}",
+                                    timeout=10) as response:
+            (target,) = json.load(response)["data"]["simulcast_targets"]
+            return float(target["write_interval"])
+
+    before = write_interval()
+    config = yaml.safe_load(daemon.config_path.read_text())
+    config["target_defaults"] = {"write_interval": 0.02 if before != 0.02 else 0.03}
+    write_config(daemon.config_path, config)
+    daemon.proc.send_signal(signal.SIGHUP)
+    reloaded = daemon.wait_for("config_reloaded")
+    assert created["id"] in reloaded["changed"]
+    assert write_interval() == config["target_defaults"]["write_interval"]

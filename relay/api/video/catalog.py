@@ -28,6 +28,7 @@ from relay.api.video.build import labels, running_config
 from relay.api.video.errors import MuxError, not_found
 from relay.api.video.listing import Listing, Running, keys
 from relay.api.video.requests import CreateBody, TargetBody, TargetUpdateBody, UpdateBody
+from relay.config import LiveStreamConfig, RelayConfig
 from relay.live.stream import LiveStream
 from relay.runtime.logs import add_known_secrets, get_logger
 from relay.secret import Secret
@@ -61,6 +62,19 @@ class Catalog(Listing):
         self.relay.live_streams[record.id] = self.relay.new_live_stream(config)
         if not record.enabled:
             self.relay.disabled.add(record.id)
+
+    def running_configs(self, config: RelayConfig) -> dict[str, LiveStreamConfig]:
+        """Each stored live stream as it runs under `config`'s defaults (a reload's target_defaults,
+        health, recording and slate sections apply to them too); one that would not validate is left
+        out (it keeps running as it is, and the reload says so in the log)."""
+        configs: dict[str, LiveStreamConfig] = {}
+        for record in self.records.values():
+            try:
+                configs[record.id] = running_config(record, config)
+            except MuxError as exc:
+                self.log.warning("api_live_stream_kept", live_stream=record.id, problems=exc.messages,
+                                 reason="the reloaded defaults do not fit it; it keeps running as it was")
+        return configs
 
     # -- changes --------------------------------------------------------------------------
 
