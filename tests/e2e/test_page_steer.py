@@ -68,7 +68,7 @@ def test_a_person_adds_disables_enables_and_removes_a_target_while_live(
         page.fill("#steer-add input[name=passthrough]", "from-the-page")
         page.click("#steer-add button[type=submit]")
         nginx.wait_published(TARGET_KEY, timeout=20)
-        card = page.locator(f"[data-live-stream={created['id']}] [data-target=from-the-page]")
+        card = page.locator(f'[data-live-stream="{created["id"]}"] [data-target="from-the-page"]')
         sync_api.expect(card).to_have_attribute("data-status", "broadcasting", timeout=20_000)
 
         row = page.locator("#steer-targets li[data-target=from-the-page]")
