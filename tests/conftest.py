@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from testbed.ffmpeg import FfmpegListener
+from testbed.ffmpeg import FfmpegListener, FfmpegProcess, start_publish
 from testbed.media import SOURCE_CLIP_ARGS, cached_clip, source_clip
 from testbed.nginx import NginxRtmp, RtmpApp
 from testbed.ports import free_port
@@ -181,3 +181,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     workers idle while it ends. The rest keep their order; a serial run is unchanged but for
     the order."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.fixture
+def publishers() -> Iterator[Callable[[Path, str], FfmpegProcess]]:
+    """Factory: start an ffmpeg publisher in real time; any still running are stopped at teardown."""
+    started: list[FfmpegProcess] = []
+
+    def start(source: Path, url: str) -> FfmpegProcess:
+        proc = start_publish(url, source, realtime=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

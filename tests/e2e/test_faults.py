@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, encode_tag, file_header, read_tags
-from testbed.ffmpeg import FfmpegProcess, publish_with_ffmpeg, start_publish
+from testbed.ffmpeg import FfmpegProcess, publish_with_ffmpeg
 from testbed.nginx import NginxRtmp, RtmpApp
 from testbed.ports import free_port, is_listening, wait_until
 from testbed.relay_proc import RelayProcess
@@ -113,21 +113,6 @@ def nginx_at(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
     yield start
     for nginx in started:
         nginx.stop()
-
-
-@pytest.fixture
-def publishers() -> Iterator[Callable[[Path, str], FfmpegProcess]]:
-    """Factory: start an ffmpeg publisher in real time; any still running are stopped at teardown."""
-    started: list[FfmpegProcess] = []
-
-    def start(source: Path, url: str) -> FfmpegProcess:
-        proc = start_publish(url, source, realtime=True)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
 
 
 def ingest_url(daemon: RelayProcess) -> str:

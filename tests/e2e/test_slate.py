@@ -17,14 +17,14 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from relay.flv import AUDIO, SCRIPT, VIDEO, Tag, encode_tag, file_header, read_tags
-from testbed.ffmpeg import FfmpegListener, FfmpegProcess, start_publish
+from testbed.ffmpeg import FfmpegListener, FfmpegProcess
 from testbed.media import SOURCE_CLIP_ARGS, cached_clip
 from testbed.nginx import NginxRtmp, RtmpApp
 from testbed.ports import wait_until
@@ -51,20 +51,6 @@ def other_clip() -> Path:
     args[args.index("-ar") + 1], args[args.index("-ac") + 1] = "44100", "1"
     args[args.index("-t") + 1] = "6"
     return cached_clip(tuple(args), "other-h264-240p25")
-
-
-@pytest.fixture
-def publishers() -> Iterator[Callable[[Path, str], FfmpegProcess]]:
-    started: list[FfmpegProcess] = []
-
-    def start(source: Path, url: str) -> FfmpegProcess:
-        proc = start_publish(url, source, realtime=True)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
 
 
 @pytest.fixture
