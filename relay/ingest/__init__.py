@@ -31,5 +31,6 @@ Modules:
 - verdicts.py (pure): the answers to connect and publish;
 - intake.py: a connection's input to its core (a stranger's in slices), and why reading is paused;
 - readbatch.py: batched reads of a publisher's socket, in step with its targets' writes;
+- rcvhold.py: a batch held in the kernel (the socket's receive low-water mark), no wakeup for it;
 - replyflow.py: the way out to one peer: backpressure of replies, closing with a grace.
 """

@@ -8,7 +8,8 @@ rest of its backlog fed whole, in order.
 
 Reading is paused for as long as any reason holds: "replies" (the peer does not read our
 answers, replyflow.py), "budget" (above) and "batch" (a publisher read once per write
-interval, readbatch.py).
+interval, readbatch.py). A batch is held in the kernel instead where the socket allows it
+(`hold`, rcvhold.py): the transport keeps reading, and nothing wakes the loop for it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 from collections import deque
 from typing import Protocol
 
+from relay.ingest.rcvhold import ReceiveHold
 from relay.runtime.workbudget import IterationBudget
 
 #: Bytes of a stranger's input fed to the core at a time: the most work done past the
@@ -42,7 +44,8 @@ class Fed(Protocol):
 class Intake:
     """A connection's backlog of reads not yet fed, and the reasons its reading is paused."""
 
-    __slots__ = ("budget", "loop", "backlog", "paused_for", "transport", "_continuing", "reading_since")
+    __slots__ = ("budget", "loop", "backlog", "paused_for", "transport", "receive_hold", "_continuing",
+                 "reading_since")
 
     def __init__(self, budget: IterationBudget, loop: asyncio.AbstractEventLoop) -> None:
         # No reference to the connection (it is passed in): a cycle would outlive it until
@@ -54,6 +57,7 @@ class Intake:
         # When reading last started again after we paused it: a peer's silence before it is ours.
         self.reading_since = float("-inf")
         self.transport: asyncio.Transport | None = None  # set when the connection is made
+        self.receive_hold: ReceiveHold | None = None  # plain TCP: set when the connection is made
         self._continuing = False
 
     def add(self, owner: Fed, data: bytes) -> None:
@@ -90,6 +94,23 @@ class Intake:
         self._continuing = False
         if not owner.closing:
             self.work(owner)
+
+    @property
+    def held(self) -> bool:
+        """Input is held in the kernel (hold()): not read, though the transport is not paused."""
+        return self.receive_hold is not None and self.receive_hold.held
+
+    def hold(self) -> None:
+        """Read nothing until release(), in the kernel where the socket allows it, else by pausing."""
+        if self.receive_hold is None or not self.receive_hold.hold():
+            self.pause("batch")
+
+    def release(self) -> None:
+        """Read again, from now (undoes hold())."""
+        if self.receive_hold is not None and self.receive_hold.held:
+            self.receive_hold.release()
+            self.reading_since = self.loop.time()
+        self.resume("batch")
 
     def pause(self, reason: str) -> None:
         """Stop reading the peer (if it is not already) until `reason` is resumed, and every other."""

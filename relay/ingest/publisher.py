@@ -31,6 +31,7 @@ from relay.addresses import address_key
 from relay.ingest.admission import Admission, PeerLogBudget
 from relay.ingest.deadlines import DeadlineState, expired, next_deadline
 from relay.ingest.intake import Intake
+from relay.ingest.rcvhold import ReceiveHold
 from relay.ingest.replyflow import ReplyFlow
 from relay.ingest.session import IngestSession
 from relay.live.stream import LiveStream
@@ -114,6 +115,7 @@ class IngestProtocol(asyncio.Protocol):
                 return
             self._admitted = True
         self.transport = self.intake.transport = transport
+        self.intake.receive_hold = ReceiveHold.of(transport)
         # For RTMPS, the RTMP handshake's deadline starts when the TLS handshake is done.
         self._handshake_from = self.loop.time()
         self.flow = ReplyFlow(transport, self.limits.max_output_bytes, self.loop)
@@ -141,10 +143,10 @@ class IngestProtocol(asyncio.Protocol):
         self.session.feed(self, data)
 
     def pause_batch(self) -> None:
-        self.intake.pause("batch")
+        self.intake.hold()
 
     def resume_batch(self) -> None:
-        self.intake.resume("batch")
+        self.intake.release()
 
     def pause_writing(self) -> None:
         if self.flow is not None:
@@ -168,6 +170,8 @@ class IngestProtocol(asyncio.Protocol):
         if self.flow is not None:
             self.flow.cancel()
         self.release_admission()
+        if self.intake.receive_hold is not None:
+            self.intake.receive_hold.close()
         if self.transport is None:
             return  # refused at admission, or a TLS connection lost before it was handed over
         self.settings.connections.discard(self)
@@ -195,7 +199,8 @@ class IngestProtocol(asyncio.Protocol):
         # A peer is silent only while we read it: while we hold its input (a batch, the loop's
         # budget, its unread replies), and until we read again, its silence is ours. On a busy
         # machine a batch's resume comes late, and a publisher must not be cut for that.
-        heard = self.loop.time() if intake.paused_for else max(self.last_data, intake.reading_since)
+        held = intake.paused_for or intake.held
+        heard = self.loop.time() if held else max(self.last_data, intake.reading_since)
         return DeadlineState(handshaking=self.session.conn.state == HANDSHAKE, publishing=self.live is not None,
                              handshake_from=self._handshake_from, publish_from=self._publish_from,
                              last_data=heard, paused_since=None if flow is None else flow.paused_since)

@@ -9,7 +9,8 @@ targets gather what they write over `write_interval` anyway (writetick.py); the 
 as well wait in the kernel's receive buffer, and be read, parsed and written in one go.
 
 So while a live stream's targets all gather (every write_interval above 0), its
-publisher's transport is paused after each read that emptied the socket, and resumed
+publisher's input is held after each read that emptied the socket (in the kernel, by the
+socket's receive low-water mark: rcvhold.py; else by pausing the transport), and let go
 when the live stream's slot of the write ticker comes round; the read that follows takes
 everything that arrived meanwhile, and the targets that follow the feed write it at
 once. A tag then waits at most one interval in all, as before: in the kernel, not in the
