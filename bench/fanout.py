@@ -119,13 +119,13 @@ def machine_ticks() -> dict[str, int]:
             "total": sum(fields)}
 
 
-def code_under_test() -> dict[str, Any]:
+def code_under_test(root: Path = REPO_ROOT) -> dict[str, Any]:
     """Which relay code was measured: the commit, and a digest of relay/ as it is on disk (others edit it)."""
     def git(*cmd: str) -> str:
-        return subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.strip()
+        return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, check=False).stdout.strip()
     digest = hashlib.sha256()
-    for path in sorted([*(REPO_ROOT / "relay").rglob("*.py"), *(REPO_ROOT / "relay").rglob("*.pyx")]):
-        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    for path in sorted([*(root / "relay").rglob("*.py"), *(root / "relay").rglob("*.pyx")]):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return {"commit": git("rev-parse", "--short", "HEAD"),
             "relay_dirty_files": len(git("status", "--short", "relay").splitlines()),
             "relay_tree_sha256": digest.hexdigest()[:16]}
@@ -236,11 +236,12 @@ class RelaySystem(System):
     """The relay; `write_interval` None leaves the config's default (the schema's), else sets target_defaults."""
 
     def __init__(self, workdir: Path, name: str = "relay", write_interval: float | None = None,
-                 pure: bool = False) -> None:
+                 pure: bool = False, tree: Path | None = None) -> None:
         self.workdir = workdir
         self.name = name
         self.write_interval = write_interval
         self.pure = pure  # RELAY_PURE_PYTHON=1: the pure-Python per-tag path, not the compiled twins
+        self.tree = tree  # another checkout's relay (relay-base), else this one
         self.daemon: RelayProcess | None = None
 
     def start(self, sink_port: int, n: int, targets: int, slow_port: int | None = None) -> int:
@@ -270,7 +271,8 @@ class RelaySystem(System):
         if self.write_interval is not None:
             config["target_defaults"] = {"write_interval": self.write_interval}
         path = write_config(self.workdir / "relay.yaml", config)
-        self.daemon = RelayProcess(path, env={"RELAY_PURE_PYTHON": "1"} if self.pure else None)
+        self.daemon = RelayProcess(path, env={"RELAY_PURE_PYTHON": "1"} if self.pure else None,
+                                   **({"tree": self.tree} if self.tree is not None else {}))
         self.daemon.wait_for("relay_listening", timeout=15)
         wait_until(lambda: accepts_connections(port), 10, f"the relay on port {port}")
         return port
@@ -424,6 +426,8 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
             system = RelaySystem(workdir, "relay-wi0", 0.0)
         elif system_name == "relay-pure":
             system = RelaySystem(workdir, "relay-pure", args.relay_write_interval, pure=True)
+        elif system_name == "relay-base":
+            system = RelaySystem(workdir, "relay-base", args.relay_write_interval, tree=args.base_tree)
         elif system_name == "nginx":
             system = NginxSystem(workdir, stat=slow)
         else:
@@ -820,10 +824,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--systems", nargs="+", default=["nginx", "relay", "relay-wi0"],
-                    choices=["relay", "relay-wi0", "relay-pure", "nginx", "direct"],
+                    choices=["relay", "relay-wi0", "relay-pure", "relay-base", "nginx", "direct"],
                     help="relay: the config's default write_interval (or --relay-write-interval); "
                          "relay-wi0: write_interval 0 (a write per tag, as before issue #9); "
-                         "relay-pure: as relay, on the pure-Python per-tag path (RELAY_PURE_PYTHON=1)")
+                         "relay-pure: as relay, on the pure-Python per-tag path (RELAY_PURE_PYTHON=1); "
+                         "relay-base: as relay, from the checkout --base-tree (before and after in one run)")
+    ap.add_argument("--base-tree", type=Path, metavar="DIR",
+                    help="relay-base's checkout (e.g. `git worktree add DIR <commit>`; its compiled twins built "
+                         "with `python setup.py build_ext --inplace` there)")
     ap.add_argument("--relay-write-interval", type=float, default=None, metavar="SECONDS",
                     help="the 'relay' system's write_interval (default: the schema's default)")
     ap.add_argument("--baseline", action="store_true", help="also measure 'direct' (loadgen -> sink, no relay)")
@@ -846,6 +854,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             _write_outputs(args.out, earlier)
         return 0
+    if ("relay-base" in args.systems) != (args.base_tree is not None):
+        ap.error("relay-base and --base-tree go together")
     if args.baseline and "direct" not in args.systems:
         args.systems.append("direct")
     if args.scenario == "slow-target" and "direct" in args.systems:
@@ -853,6 +863,8 @@ def main(argv: list[str] | None = None) -> int:
     clip = load_clip()  # generate the clip before anything is timed
     info = machine()
     code = code_under_test()
+    if args.base_tree is not None:
+        code["relay-base"] = code_under_test(args.base_tree.resolve())
     run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=_mkdir(RUNS_DIR)))
     print(f"machine: {info}")
     print(f"code: {code}")

@@ -42,18 +42,21 @@ class RelayProcess:
     """A running relay daemon whose log events can be awaited."""
 
     def __init__(self, config_path: Path, *, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = (), wrapper: tuple[str, ...] = (), log_level: str = "debug") -> None:
+                 args: tuple[str, ...] = (), wrapper: tuple[str, ...] = (), log_level: str = "debug",
+                 tree: Path = REPO) -> None:
         self.config_path = config_path
         self.events: list[dict[str, Any]] = []
         self.raw_lines: list[str] = []
         self._cond = threading.Condition()
         full_env = {**os.environ, **(env or {})}
         full_env.pop("JOURNAL_STREAM", None)
+        if tree != REPO:  # another checkout's relay (bench/fanout.py's relay-base), first on the path
+            full_env["PYTHONPATH"] = str(tree)
         self.proc = subprocess.Popen(
             # `wrapper` runs the daemon inside another command that execs it (e.g. unshare).
             [*wrapper, sys.executable, "-m", "relay", "run", "--config", str(config_path), "--log-format", "json",
              "--log-level", log_level, *args],
-            cwd=REPO, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=tree, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
