@@ -3,8 +3,26 @@
 An `IngestMeter` is fed every tag of one publish session with the time it arrived
 (`observe(tag, now)`), and the decoded onMetaData values (`metadata(values, now)`: the
 AMF0 decoding happens in the glue, which may use rtmp/). `reading(now)` returns a frozen
-`IngestReading`. Nothing here grows with the length of the show: the bitrate window
-holds the last 5 s of tags, the minute's mean 60 one-second buckets.
+`IngestReading`. Nothing here grows with the length of the show, and nothing is made per
+tag: `observe` adds to running totals (bytes, video bytes, video frames) and keeps the
+last frame's timestamp; the first tag of each 100 ms bucket writes one snapshot of the
+totals into a fixed ring (51 slots), the first of each second one into another (61).
+
+Time buckets: the clock `now` is cut at the multiples of 100 ms. "The last 5 s" is the
+bucket holding `now` and the 50 before it, so from 5.0 to 5.1 s: a tag counts from its
+arrival until at least 5 s and at most 5.1 s later (one bucket coarser than a per-tag
+window). The bitrates divide the window's bytes by the time it covers (while the session
+is younger, by its age, at least 1 s), so a steady stream reads its true rate whatever
+the phase of `now`. Why 100 ms: a bucket holds ~3 frames at 30 fps and ~5 AAC frames, so
+about one tag in 8 takes a snapshot, and the window is at most 2 % longer than 5 s (less
+than one keyframe weighs in a 5 s bitrate); smaller buckets mean more snapshots and
+longer rings, larger ones a coarser window. The frame rate is (frames - 1) * 1000 / (last - first timestamp)
+of the video frames that arrived in the window (sequence headers are not frames), and
+onMetaData's framerate while there are fewer than 3 of them or their timestamps span
+nothing or 10 s and more. The minute's mean is the bytes of the 60 whole seconds before
+now's (of the session's, once it saw 15), from the per-second snapshots. `reading` finds
+the window's first snapshots in a few steps (at most 51 and 61), whatever the tag rate.
+A tag whose `now` is earlier than its predecessor's bucket counts in that bucket.
 
 Codec details come from the sequence headers (FLV spec E.4.2.1 and E.4.3.1; ISO
 14496-15 5.3.3.1 AVCDecoderConfigurationRecord; ISO 14496-3 1.6.2.1
@@ -14,7 +32,7 @@ send width and height there), frame rate from the video timestamps of the last 5
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +40,14 @@ from typing import Any
 from relay.flv import AUDIO, VIDEO, Tag
 
 WINDOW = 5.0  # seconds: "bitrate over the last 5 s"
+BUCKETS_PER_SECOND = 10  # the window's buckets: 100 ms
+WINDOW_BUCKETS = round(WINDOW * BUCKETS_PER_SECOND)  # the window: now's bucket and the 50 before it
 MINUTE_BUCKETS = 60  # one-second buckets: the last minute's mean
+_RING = WINDOW_BUCKETS + 1
+_SECONDS_RING = MINUTE_BUCKETS + 1  # the starts of the 60 seconds before now's and of now's
+_NO_BUCKET = -(1 << 62)  # the stamp of a ring slot no bucket has used
+_EMPTY_SNAPSHOT = (_NO_BUCKET, 0, 0, 0, 0)
+_EMPTY_SECOND = (_NO_BUCKET, 0)
 
 _VIDEO_CODECS = {2: "h263", 3: "screen", 4: "vp6", 5: "vp6a", 6: "screen2", 7: "h264", 12: "hevc"}
 _VIDEO_FOURCCS = {b"avc1": "h264", b"hvc1": "hevc", b"av01": "av1", b"vp09": "vp9", b"vp08": "vp8"}
@@ -93,45 +118,76 @@ class IngestMeter:
         self.last_keyframe_at: float | None = None
         self.last_keyframe_ts: int | None = None
         self.keyframe_interval: float | None = None
-        # (arrival time, kind, bytes, stream timestamp) of the last WINDOW seconds
-        self._window: deque[tuple[float, int, int, int]] = deque()
-        # [second, bytes] of the last minute, oldest first
-        self._minute: deque[list[int]] = deque(maxlen=MINUTE_BUCKETS)
+        # Running totals; bytes_received counts every tag, the audio bytes are what is not video or data.
+        self._video_bytes = 0
+        self._other_bytes = 0  # script data (onMetaData) and any other tag kind
+        self._last_frame_ts = 0  # the stream timestamp of the last video frame
+        # The bucket the last tag arrived in: the first `now` of the next one (the first tag opens
+        # one), its slot in the ring, its second.
+        self._bucket_end = -math.inf
+        self._slot = 0
+        self._second = _NO_BUCKET
+        self._first_frame_pending = False  # no frame yet in the current bucket
+        # slot (bucket % _RING) -> (bucket, bytes_received, video bytes, other bytes, video_frames)
+        # when the bucket's first tag arrived, before it was counted
+        self._buckets: list[tuple[int, int, int, int, int]] = [_EMPTY_SNAPSHOT] * _RING
+        self._first_frame_ts: list[int | None] = [None] * _RING  # the bucket's first video frame's timestamp
+        # slot (second % _SECONDS_RING) -> (second, bytes_received when the second's first tag arrived)
+        self._seconds: list[tuple[int, int]] = [_EMPTY_SECOND] * _SECONDS_RING
 
     # -- input -------------------------------------------------------------------------
 
     def observe(self, tag: Tag, now: float) -> None:
         """One tag from the publisher, arrived at `now` (seconds, any monotonic clock)."""
-        size = len(tag.payload)
-        kind = tag.kind
+        if now >= self._bucket_end:
+            self._open_bucket(now)
+        payload = tag.payload
+        size = len(payload)
         self.bytes_received += size
-        self._window.append((now, kind, size, tag.timestamp))
-        self._trim(now)
-        second = int(now)
-        minute = self._minute
-        if minute and minute[-1][0] == second:
-            minute[-1][1] += size
-        else:
-            minute.append([second, size])
+        kind = tag.kind
         if kind == VIDEO:
             self.last_video = now
+            self._video_bytes += size
             if tag.is_header:
-                self._video_header(tag.payload)
+                self._video_header(payload)
             else:
                 self.video_frames += 1
+                timestamp = tag.timestamp
+                self._last_frame_ts = timestamp
+                if self._first_frame_pending:
+                    self._first_frame_ts[self._slot] = timestamp
+                    self._first_frame_pending = False
                 if tag.is_keyframe:
                     if self.last_keyframe_ts is not None:
-                        self.keyframe_interval = ((tag.timestamp - self.last_keyframe_ts) % (1 << 32)) / 1000
-                    self.last_keyframe_ts = tag.timestamp
+                        self.keyframe_interval = ((timestamp - self.last_keyframe_ts) % (1 << 32)) / 1000
+                    self.last_keyframe_ts = timestamp
                     self.last_keyframe_at = now
             if self.video_codec is None:
-                self.video_codec = _video_codec(tag.payload)
+                self.video_codec = _video_codec(payload)
         elif kind == AUDIO:
             self.last_audio = now
-            if not tag.is_header:
+            if tag.is_header:
+                self._audio_header(payload, True)
+            else:
                 self.audio_frames += 1
-            if tag.is_header or self.audio_codec is None:
-                self._audio_header(tag.payload, tag.is_header)
+                if self.audio_codec is None:
+                    self._audio_header(payload, False)
+        else:
+            self._other_bytes += size
+
+    def _open_bucket(self, now: float) -> None:
+        """The first tag of a new bucket: snapshot the totals it starts from (and the second's)."""
+        bucket = _bucket_of(now)
+        slot = bucket % _RING
+        self._bucket_end = (bucket + 1) / BUCKETS_PER_SECOND
+        self._slot = slot
+        self._buckets[slot] = (bucket, self.bytes_received, self._video_bytes, self._other_bytes, self.video_frames)
+        self._first_frame_ts[slot] = None
+        self._first_frame_pending = True
+        second = bucket // BUCKETS_PER_SECOND
+        if second != self._second:
+            self._second = second
+            self._seconds[second % _SECONDS_RING] = (second, self.bytes_received)
 
     def metadata(self, values: Mapping[str, Any], now: float) -> None:
         """The values of an onMetaData (ECMA array or object)."""
@@ -146,29 +202,34 @@ class IngestMeter:
 
     def reading(self, now: float) -> IngestReading:
         """What the stream looks like at `now`."""
-        self._trim(now)
-        span = min(WINDOW, max(1.0, now - self.started))
-        totals = {AUDIO: 0, VIDEO: 0}
-        all_bytes = 0
-        video_ts: list[int] = []
-        for _, kind, size, ts in self._window:
-            all_bytes += size
-            if kind in totals:
-                totals[kind] += size
-            if kind == VIDEO:
-                video_ts.append(ts)
+        bucket = _bucket_of(now)
+        oldest = bucket - WINDOW_BUCKETS
+        span = min(now - oldest / BUCKETS_PER_SECOND, max(1.0, now - self.started))
+        all_bytes = video_bytes = other_bytes = frames = 0
         frame_rate = self.meta_frame_rate
-        if len(video_ts) >= 3:
-            elapsed = (video_ts[-1] - video_ts[0]) % (1 << 32)
-            if 0 < elapsed < WINDOW * 2000:
-                frame_rate = round((len(video_ts) - 1) * 1000 / elapsed, 2)
+        buckets = self._buckets
+        for first in range(oldest, bucket + 1):  # the window's first bucket that saw a tag
+            snapshot = buckets[first % _RING]
+            if snapshot[0] == first:
+                all_bytes = self.bytes_received - snapshot[1]
+                video_bytes = self._video_bytes - snapshot[2]
+                other_bytes = self._other_bytes - snapshot[3]
+                frames = self.video_frames - snapshot[4]
+                if frames >= 3:
+                    first_ts = self._window_first_frame_ts(first, bucket)
+                    if first_ts is not None:
+                        elapsed = (self._last_frame_ts - first_ts) % (1 << 32)
+                        if 0 < elapsed < WINDOW * 2000:
+                            frame_rate = round((frames - 1) * 1000 / elapsed, 2)
+                break
         return IngestReading(
             video_codec=self.video_codec, video_profile=self.video_profile,
             audio_codec=self.audio_codec, audio_profile=self.audio_profile,
             width=self.width, height=self.height, frame_rate=frame_rate,
             audio_sample_rate=self.audio_sample_rate, audio_channels=self.audio_channels,
-            bitrate_kbps=_kbps(all_bytes, span), video_bitrate_kbps=_kbps(totals[VIDEO], span),
-            audio_bitrate_kbps=_kbps(totals[AUDIO], span), minute_bitrate_kbps=self._minute_mean(now),
+            bitrate_kbps=_kbps(all_bytes, span), video_bitrate_kbps=_kbps(video_bytes, span),
+            audio_bitrate_kbps=_kbps(all_bytes - video_bytes - other_bytes, span),
+            minute_bitrate_kbps=self._minute_mean(bucket // BUCKETS_PER_SECOND),
             keyframe_interval=self.keyframe_interval,
             since_keyframe=None if self.last_keyframe_at is None else max(0.0, now - self.last_keyframe_at),
             since_video=max(0.0, now - (self.started if self.last_video is None else self.last_video)),
@@ -177,19 +238,31 @@ class IngestMeter:
             bytes_received=self.bytes_received, encoder=self.encoder, duration=max(0.0, now - self.started),
         )
 
-    def _trim(self, now: float) -> None:
-        window = self._window
-        while window and window[0][0] <= now - WINDOW:
-            window.popleft()
+    def _window_first_frame_ts(self, first: int, last: int) -> int | None:
+        """The timestamp of the first video frame that arrived in buckets first..last."""
+        buckets, first_frame_ts = self._buckets, self._first_frame_ts
+        for bucket in range(first, last + 1):
+            slot = bucket % _RING
+            if buckets[slot][0] == bucket and first_frame_ts[slot] is not None:
+                return first_frame_ts[slot]
+        return None
 
-    def _minute_mean(self, now: float) -> float | None:
-        """The mean bitrate of the last minute (whole seconds), once at least 15 s of it were seen."""
-        first = max(int(self.started), int(now) - MINUTE_BUCKETS)
-        seconds = int(now) - first
+    def _minute_mean(self, second: int) -> float | None:
+        """The mean bitrate of the last minute (whole seconds before `second`), once at least 15 s of it were seen."""
+        first = max(_bucket_of(self.started) // BUCKETS_PER_SECOND, second - MINUTE_BUCKETS)
+        seconds = second - first
         if seconds < 15:
             return None
-        total = sum(size for second, size in self._minute if first <= second < int(now))
-        return _kbps(total, seconds)
+        return _kbps(self._bytes_at(second, second) - self._bytes_at(first, second), seconds)
+
+    def _bytes_at(self, second: int, now: int) -> int:
+        """bytes_received when `second` began: the snapshot of the first second from it to `now` that saw a tag."""
+        ring = self._seconds
+        for later in range(second, now + 1):
+            snapshot = ring[later % _SECONDS_RING]
+            if snapshot[0] == later:
+                return snapshot[1]
+        return self.bytes_received  # nothing arrived since `second` began
 
     def _video_header(self, payload: bytes) -> None:
         self.video_codec = _video_codec(payload)
@@ -222,6 +295,19 @@ class IngestMeter:
                 self.audio_sample_rate = _AAC_RATES[rate_index]
             if 0 < channels < 8:
                 self.audio_channels = 8 if channels == 7 else channels
+
+
+def _bucket_of(now: float) -> int:
+    """The bucket holding `now`: b with b / BUCKETS_PER_SECOND <= now < (b + 1) / BUCKETS_PER_SECOND.
+
+    Exactly the boundaries `observe` compares with (now * 10 may round across one).
+    """
+    bucket = math.floor(now * BUCKETS_PER_SECOND)
+    if now < bucket / BUCKETS_PER_SECOND:
+        return bucket - 1
+    if now >= (bucket + 1) / BUCKETS_PER_SECOND:
+        return bucket + 1
+    return bucket
 
 
 def _video_codec(payload: bytes) -> str | None:

@@ -24,23 +24,30 @@ MAX_METADATA_VALUES = 4096
 class IngestSubscriber:
     """Feeds a live stream's tags to its IngestMeter; never blocks, never raises on bad metadata."""
 
-    __slots__ = ("meter", "paused", "_loop")
+    __slots__ = ("meter", "paused", "_time", "_observe")
 
     def __init__(self, meter: IngestMeter) -> None:
-        self.meter = meter
+        self.meter = meter  # set once: offer calls its observe bound here
         self.paused = False  # the reconnect slate is playing: its tags are not the publisher's
-        self._loop = asyncio.get_running_loop()
+        self._time = asyncio.get_running_loop().time
+        self._observe = meter.observe  # bound once: offer runs for every tag
 
     def offer(self, tag: Tag) -> None:
         """Hub subscriber protocol: one tag of the live stream."""
         if self.paused:
             return
-        now = self._loop.time()
-        self.meter.observe(tag, now)
-        if tag.kind == SCRIPT and is_metadata(tag.payload) and len(tag.payload) <= MAX_DECODED_METADATA:
-            try:
-                values = amf0.decode(tag.payload, max_values=MAX_METADATA_VALUES)
-            except ProtocolError:
-                return  # metadata we cannot read is only missing detail, never a reason to stop
-            if len(values) >= 2 and isinstance(values[1], Mapping):
-                self.meter.metadata(values[1], now)
+        now = self._time()
+        self._observe(tag, now)
+        if tag.kind == SCRIPT:  # only then look at the payload (a few per session)
+            self._script(tag.payload, now)
+
+    def _script(self, payload: bytes, now: float) -> None:
+        """A script tag: onMetaData's values to the meter, when small enough to decode on the read path."""
+        if not is_metadata(payload) or len(payload) > MAX_DECODED_METADATA:
+            return
+        try:
+            values = amf0.decode(payload, max_values=MAX_METADATA_VALUES)
+        except ProtocolError:
+            return  # metadata we cannot read is only missing detail, never a reason to stop
+        if len(values) >= 2 and isinstance(values[1], Mapping):
+            self.meter.metadata(values[1], now)

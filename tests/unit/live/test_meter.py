@@ -127,11 +127,75 @@ def test_metadata_values_of_the_wrong_type_are_ignored() -> None:
 
 def test_memory_stays_bounded_over_a_long_show() -> None:
     meter = IngestMeter(0.0)
+    rings = (meter._buckets, meter._first_frame_ts, meter._seconds)
     for i in range(30 * 600):  # ten minutes at 30 fps
         meter.observe(Tag(VIDEO, i * 33, b"\x27\x01" + b"x" * 100), i / 30)
 
-    assert len(meter._window) <= 5 * 30 + 1
-    assert len(meter._minute) <= 60
+    assert (meter._buckets, meter._first_frame_ts, meter._seconds) == rings  # the same lists, never grown
+    assert [len(ring) for ring in rings] == [5 * 10 + 1, 5 * 10 + 1, 60 + 1]
+    reading = meter.reading(600.0)
+    assert reading.frame_rate == pytest.approx(1000 / 33, abs=0.01)
+    assert reading.bitrate_kbps == pytest.approx(102 * 30 * 8 / 1000, rel=0.01)
+    assert reading.minute_bitrate_kbps == pytest.approx(102 * 30 * 8 / 1000, rel=0.01)
+
+
+def test_a_tag_leaves_the_window_at_most_one_bucket_after_it_is_five_seconds_old() -> None:
+    meter = IngestMeter(0.0)
+    meter.observe(Tag(AUDIO, 0, b"\xaf\x01" + b"x" * 99_998), 0.02)  # in the bucket [0.0, 0.1)
+
+    assert meter.reading(4.99).bitrate_kbps == pytest.approx(800 / 4.99, rel=0.001)
+    assert meter.reading(5.05).bitrate_kbps == pytest.approx(800 / 5.05, rel=0.001)  # 5.03 s old: still its bucket
+    assert meter.reading(5.1).bitrate_kbps == 0  # the window starts at 0.1 now
+    assert meter.reading(5.1).bytes_received == 100_000
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.01, 0.05, 0.09, 0.099])
+def test_a_steady_stream_reads_its_rate_whatever_the_phase_of_the_bucket(phase: float) -> None:
+    meter = IngestMeter(0.0)
+    now = 15.0 + phase
+    for i in range(2000):  # 100 tags/s of 1000 bytes: 800 kbit/s
+        if i / 100 + 0.005 <= now:
+            meter.observe(Tag(AUDIO, i * 10, b"\xaf\x01" + b"x" * 998), i / 100 + 0.005)
+
+    reading = meter.reading(now)
+
+    assert reading.bitrate_kbps == pytest.approx(800, rel=0.005)
+    assert reading.audio_bitrate_kbps == reading.bitrate_kbps and reading.video_bitrate_kbps == 0
+
+
+def test_the_frame_rate_follows_the_last_five_seconds_of_video() -> None:
+    meter = IngestMeter(0.0)
+    meter.metadata({"framerate": 24}, 0.0)
+    assert meter.reading(0.0).frame_rate == 24  # onMetaData's until frames arrive
+    meter.observe(video_header(0), 0.0)
+    for i in range(300):  # 30 fps for 10 s
+        meter.observe(keyframe(0) if i == 0 else inter(i * 1000 // 30), i / 30)
+    assert meter.reading(10.0).frame_rate == pytest.approx(30, abs=0.05)
+
+    for i in range(90):  # then 15 fps for 6 s
+        meter.observe(inter(10_000 + i * 1000 // 15), 10 + i / 15)
+    assert meter.reading(16.0).frame_rate == pytest.approx(15, abs=0.05)
+
+    assert meter.reading(21.0).frame_rate == 24  # no video for 5 s: onMetaData's again
+
+
+def test_sequence_headers_are_not_counted_as_frames() -> None:
+    meter = IngestMeter(0.0)
+    for tag in (video_header(0), keyframe(0), inter(40), inter(80)):
+        meter.observe(tag, tag.timestamp / 1000)
+
+    assert meter.reading(0.1).frame_rate == 25.0  # 2 intervals in 80 ms, not 3
+
+
+def test_the_minute_mean_covers_the_last_sixty_whole_seconds() -> None:
+    meter = IngestMeter(0.0)
+    for second in range(100):  # 1 kB/s for 50 s, then 2 kB/s, with a silence from 70 to 80
+        if not 70 <= second < 80:
+            meter.observe(Tag(AUDIO, second * 1000, b"\xaf\x01" + b"x" * (998 if second < 50 else 1998)),
+                          second + 0.1)
+
+    # seconds 40..99: 10 x 1 kB + 40 x 2 kB (the silence counts as time, not bytes)
+    assert meter.reading(100.5).minute_bitrate_kbps == pytest.approx((10 + 80) * 8 / 60, rel=0.001)
 
 
 def test_frames_are_counted_without_sequence_headers_until_reset() -> None:
