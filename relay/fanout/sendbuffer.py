@@ -158,6 +158,11 @@ class SendBuffer(Generic[M]):
         return self.queue.abandon(pending)
 
     @property
+    def idle(self) -> bool:
+        """Following, with every message fed read and written: a write now has nothing to send."""
+        return self.following and not self.pending and self.position == self.hub.feed.end
+
+    @property
     def backlog(self) -> bool:
         """True while something taken from the stream is not written yet."""
         return bool(self.pending) or len(self.queue) > 0

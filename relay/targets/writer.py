@@ -163,6 +163,10 @@ class TargetWriter:
     def flush(self) -> None:
         """This target's slot in the write ticker came."""
         self._scheduled = False
+        # A follower that has written all of the feed has nothing to do here: a batched
+        # publisher's tags are read just after this slot, and written then (write_following).
+        if self.buffer.idle:
+            return
         self.write()
 
     def write_following(self) -> None:

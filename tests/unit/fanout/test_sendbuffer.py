@@ -278,3 +278,19 @@ def test_a_new_connection_counts_what_the_last_one_left_as_dropped() -> None:
 
     queue = owner.buffer.queue
     assert (queue.dropped_frames, queue.dropped_bytes) == (2, 50)
+
+
+def test_idle_while_following_with_nothing_unwritten() -> None:
+    """The write ticker's slot skips an idle follower (writer.py's flush): idle must mean no write has anything."""
+    hub, owner = caught_up()
+    assert owner.buffer.idle
+    hub.publish(inter(33))
+    assert not owner.buffer.idle  # something fed and not read
+    owner.write()
+    assert owner.buffer.idle and len(owner.writes) == 1
+    hub.publish(inter(66))
+    owner.writable = False
+    owner.write()  # the link paused: taken, not written, and no longer following
+    assert not owner.buffer.idle
+    _, immediate = caught_up(immediate=True)
+    assert immediate.buffer.live and not immediate.buffer.idle  # not following: every message is offered
