@@ -179,19 +179,19 @@ def sent(queue: Callable[..., int], messages: list[encoded.EncodedMessage], stam
        stamps=st.lists(st.one_of(st.integers(0, 2**33), st.integers(-(2**33), -1)), min_size=10, max_size=10),
        chunk_size=st.sampled_from([128, 1000, 4096, 2**31 - 1]), stream_id=st.integers(1, 2**32 - 1))
 def test_send_path_bytes(tags: list[tuple[int, int]], stamps: list[int], chunk_size: int, stream_id: int) -> None:
-    messages = [encoded.EncodedMessage(flv.Tag(kind, 0, bytes(i % 251 for i in range(size)))) for kind, size in tags]
+    messages = [encoded.EncodedMessage(kind, 0, bytes(i % 251 for i in range(size))) for kind, size in tags]
     stamps = stamps[: len(messages)]
     want = sent(encoded.queue_encoded, messages, stamps, chunk_size, stream_id)
     # Fresh messages for the twin too: the body cache must be built the same way, not only read.
-    twins = [encoded.EncodedMessage(message.tag) for message in messages]
+    twins = [encoded.EncodedMessage(message.kind, message.timestamp, message.payload) for message in messages]
     assert sent(_speedups.queue_encoded, twins, stamps, chunk_size, stream_id) == want
     assert sent(_speedups.queue_encoded, messages, stamps, chunk_size, stream_id) == want  # bodies cached
 
 
 def test_send_path_captures_and_unsendable() -> None:
     tags = flv.read_tags(read_capture(SOURCES["ffmpeg-h264"]))
-    messages = [encoded.EncodedMessage(tag) for tag in tags]
-    messages.append(encoded.EncodedMessage(flv.Tag(flv.VIDEO, 0, bytes(0x1000000))))  # past 24 bits: skipped
+    messages = [encoded.EncodedMessage(tag.kind, tag.timestamp, tag.payload) for tag in tags]
+    messages.append(encoded.EncodedMessage(flv.VIDEO, 0, bytes(0x1000000)))  # past 24 bits: skipped
     stamps = [tag.timestamp + 0xFFFF00 for tag in tags] + [5]  # crosses into extended timestamps
     want = sent(encoded.queue_encoded, messages, stamps, 4096, 1)
     assert sent(_speedups.queue_encoded, messages, stamps, 4096, 1) == want
