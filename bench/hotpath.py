@@ -4,8 +4,9 @@ No sockets and no event loop: the bench clip, as a publisher sends it, is fed to
 relay's own objects one tag after the other, and the CPU time per tag is measured as each
 stage is added:
 
-1. the RTMP core (ServerConnection: chunks in, events out; each media event is the
-   message the hub publishes, an EncodedMessage: a Tag with its classification);
+1. the RTMP core (ServerConnection: chunks in, events out; the chunk reader makes each
+   audio and video message into the event the hub publishes, an EncodedMessage: a Tag
+   with its classification, one object per tag);
 2. + Hub.publish: join state and GOP, the ingest meter, the feed that 6 following
    targets read;
 3. + each of the 6 targets taking a write's worth of messages (8, as at write_interval

@@ -2,10 +2,11 @@
 
 An `EncodedMessage` is the one object each audio, video or script-data message of a
 publisher becomes: it is a `relay.flv.Tag` (kind, timestamp, payload and the
-classification, what recorders and meters read), it is the server's media event
-(server.py emits it, the ingest publishes it unchanged), and it carries the chunk bytes
-the targets send. The hub keeps and feeds that same object (relay/fanout/hub.py): past
-the chunk reader, a message is one object on its way to the targets, not one per layer.
+classification, what recorders and meters read), it is the server's media event (the
+chunk reader makes it as an audio or video message completes, server.py; the ingest
+publishes it unchanged), and it carries the chunk bytes the targets send. The hub keeps
+and feeds that same object (relay/fanout/hub.py): a message is one object from the
+publisher's bytes to the targets, not one per layer.
 
 The writer side of the chunk stream (RTMP 1.0, section 5.3). A message goes out as one
 type-0 chunk header (5.3.1.2.1) and the payload cut at the connection's chunk size with a

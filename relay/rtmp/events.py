@@ -5,9 +5,10 @@ status description a platform might echo) are left out of every repr, and so is 
 payload.
 
 A message of the published stream is not an event class of its own here: the server
-emits the `EncodedMessage` it becomes (encoded.py: a Tag, its chunk bytes, and an Event),
-which the ingest hands on as it is: past the chunk reader, a message is one object all
-the way to the targets. The events of this module are the rare ones.
+emits the `EncodedMessage` it becomes (encoded.py: a Tag, its chunk bytes, and an Event;
+the chunk reader makes it for audio and video), which the ingest hands on as it is: a
+message is one object all the way to the targets. The events of this module are the
+rare ones.
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ or reject_connect) and `PublishRequest` (accept_publish or reject_publish, once 
 checked the stream key); everything else (createStream, releaseStream, FCPublish, unknown
 calls) is answered here. Media arrives as events that are the messages themselves
 (encoded.py's EncodedMessage: a Tag, ready to be sent on), script data unwrapped from its
-@setDataFrame (the FLV script tag is what follows it).
+@setDataFrame (the FLV script tag is what follows it). While a publisher is accepted, the
+chunk reader makes the published stream's audio and video into those events itself
+(chunkreader.py: one object per message); data and aggregates come through _on_data and
+_on_aggregate.
 
 Hostile peers (limits.py). Until `accept_publish` the peer has shown no key: each message
 is capped at `max_command_size` by its chunk header, `bytes_held` (partial messages, unread
@@ -123,6 +126,17 @@ class ServerConnection(Connection):
         self._transition("reject_publish", remote=False)
         self._send_status(self.publish_stream_id, "error", code, description)
 
+    def _transition(self, trigger: str, remote: bool) -> None:
+        super()._transition(trigger, remote)
+        # The reader makes the published stream's audio and video into events while, and only
+        # while, this connection is publishing: it follows every change of state from here.
+        reader = self._reader
+        if self.state == PUBLISHING:
+            reader.media_stream_id = self.publish_stream_id
+            reader.make_media = EncodedMessage
+        else:
+            reader.media_stream_id = -1
+
     # -- the peer's messages -------------------------------------------------------
 
     def _command_allowed(self, name: str) -> bool:
@@ -185,6 +199,8 @@ class ServerConnection(Connection):
             self._send_command("_result", cmd.transaction_id, None, None)
 
     def _on_media(self, msg: RawMessage) -> None:
+        # What the reader did not make into an event itself: an aggregate's parts, or media on
+        # another stream or outside publishing (dropped).
         if self.state == PUBLISHING and msg.stream_id == self.publish_stream_id:
             self._events.append(EncodedMessage(msg.type_id, msg.timestamp, msg.payload))
 

@@ -457,6 +457,22 @@ def test_set_chunk_size_and_abort_from_the_peer() -> None:
     assert media_fields(drain(server)) == [(m.VIDEO, 50, AVC_INTER)]
 
 
+def test_media_is_an_event_only_on_the_published_stream_while_publishing() -> None:
+    # The reader makes the published stream's media into events itself (one object per message):
+    # it must do so exactly while the connection publishes, and only for the stream it publishes.
+    pair = Pair().publish()
+    server = pair.server
+    chunk_size = pair.client.out_chunk_size  # what the server reads at
+    video = encode_message(6, 40, m.VIDEO, 1, AVC_INTER, chunk_size)
+    server.receive_data(video + encode_message(6, 50, m.VIDEO, 2, AVC_INTER, chunk_size))  # stream 2: not published
+    assert media_fields(drain(server)) == [(m.VIDEO, 40, AVC_INTER)]
+    pair.client.unpublish()
+    pair.pump()
+    assert pair.server_events[-1] == PublishEnded("FCUnpublish") and server.state == "CONNECTED"
+    server.receive_data(video)  # after the publisher stopped, its media goes nowhere
+    assert drain(server) == []
+
+
 # --- errors ------------------------------------------------------------------------------------------------
 
 BAD_CHUNK = bytes.fromhex("87 000000")  # a type-2 header on a chunk stream never started: no length
