@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relay.flv import SCRIPT, Tag  # noqa: E402
+from relay.flv import SCRIPT  # noqa: E402
 from relay.rtmp import amf0  # noqa: E402
 from relay.rtmp.client import ClientConnection  # noqa: E402
 from relay.rtmp.encoded import EncodedMessage  # noqa: E402
@@ -47,7 +47,7 @@ async def publish_big_metadata(port: int) -> int:
         if out:
             writer.write(out)
     payload = amf0.encode("onMetaData") + amf0.encode({f"k{i}": "x" * 100 for i in range(150_000)})
-    conn.send_encoded([EncodedMessage(Tag(SCRIPT, 0, payload))], [0])
+    conn.send_encoded([EncodedMessage(SCRIPT, 0, payload)], [0])
     writer.writelines(conn.take_output())
     await writer.drain()
     await asyncio.sleep(6)  # a bench, not a test: the relay gets time to decode, log and settle

@@ -4,11 +4,12 @@ No sockets and no event loop: the bench clip, as a publisher sends it, is fed to
 relay's own objects one tag after the other, and the CPU time per tag is measured as each
 stage is added:
 
-1. the RTMP core (ServerConnection: chunks in, Media events out);
-2. + the Tag each event becomes (classification);
-3. + Hub.publish: join state and GOP, the ingest meter, the encoded message, the feed
-   that 6 following targets read;
-4. + each of the 6 targets taking a write's worth of messages (8, as at write_interval
+1. the RTMP core (ServerConnection: chunks in, events out; the chunk reader makes each
+   audio and video message into the event the hub publishes, an EncodedMessage: a Tag
+   with its classification, one object per tag);
+2. + Hub.publish: join state and GOP, the ingest meter, the feed that 6 following
+   targets read;
+3. + each of the 6 targets taking a write's worth of messages (8, as at write_interval
    0.1 s), mapping their timestamps and building the chunk headers and bodies
    (ClientConnection.send_encoded), as TargetWriter.write does before its writelines.
 
@@ -31,14 +32,13 @@ if str(REPO_ROOT) not in sys.path:
 
 from bench.media import load_clip
 from bench.wakeups import connected_pair
-from relay.fanout.accel import Hub
-from relay.live.meter import IngestMeter
-from relay.fanout.accel import Timeline
+from relay.fanout.accel import Hub, Timeline
+from relay.fanout.streamstate import StreamState
 from relay.flv import Tag
+from relay.live.meter import IngestMeter
 from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import EncodedMessage, held_bytes
-from relay.rtmp.events import Media
 from relay.rtmp.states import PUBLISHING
 
 TARGETS = 6
@@ -81,9 +81,9 @@ def main() -> None:
     client, server = connected_pair()
     wire = []
     for tag in (*clip.preamble[1:], *clip.media):
-        client.send_message(EncodedMessage(tag), tag.timestamp)
+        client.send_message(EncodedMessage(tag.kind, tag.timestamp, tag.payload), tag.timestamp)
         wire.append(client.data_to_send())
-    hub: Hub[EncodedMessage] = Hub("bench", wrap=EncodedMessage, wrapper_bytes=held_bytes)
+    hub: Hub[EncodedMessage] = Hub("bench", StreamState(weigh=held_bytes))  # as relay/live/stream.py makes it
     hub.join(MeterSubscriber())
     for _ in range(TARGETS):
         follower = Follower()
@@ -100,15 +100,13 @@ def main() -> None:
                 server.receive_data(data)
                 while (event := server.next_event()) is not None:
                     tags += 1
-                    if stage >= 2 and isinstance(event, Media):
-                        tag = Tag(event.kind, event.timestamp, event.payload)
-                        if stage >= 3:
-                            hub.publish(tag)
+                    if stage >= 2 and isinstance(event, EncodedMessage):
+                        hub.publish(event)
                 feed = hub.feed
-                if stage >= 3 and len(feed.messages) >= PER_WRITE:
+                if stage >= 2 and len(feed.messages) >= PER_WRITE:
                     messages = feed.messages[:]
                     feed.clear()
-                    if stage >= 4:
+                    if stage >= 3:
                         for timeline, conn in zip(timelines, targets, strict=True):
                             conn.send_encoded(messages, timeline.map_all(messages))
                             conn.take_output()
@@ -117,7 +115,7 @@ def main() -> None:
     print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}\n")
     print("| stage | CPU µs per tag, caches warm |")
     print("|---|---:|")
-    names = ["RTMP core (chunks to events)", "+ Tag", "+ Hub.publish (state, meter, encoded message, feed)",
+    names = ["RTMP core (chunks to events: the messages)", "+ Hub.publish (state, meter, feed)",
              f"+ {TARGETS} targets: timestamps, headers and bodies, {PER_WRITE} tags per write"]
     for stage, name in enumerate(names, start=1):
         per_tag_us(stage, 1)  # warm up

@@ -98,8 +98,8 @@ class Shared:
 
     def __init__(self, clip: Clip, chunk_size: int) -> None:
         self.chunk_size = chunk_size
-        self.preamble = [EncodedMessage(t) for t in clip.preamble]
-        self.media = [(EncodedMessage(t), len(t.payload), t.timestamp) for t in clip.media]
+        self.preamble = [EncodedMessage(t.kind, t.timestamp, t.payload) for t in clip.preamble]
+        self.media = [(EncodedMessage(t.kind, t.timestamp, t.payload), len(t.payload), t.timestamp) for t in clip.media]
         for message, _length, _ts in self.media:
             message.body(chunk_size, 0)  # built now, once: a stream's send only adds its header
         self.loop_ms = clip.loop_ms

@@ -44,7 +44,8 @@ from bench.loadgen import ControlInput, emit, percentile
 from bench.media import Clip, load_clip
 from relay.flv import AUDIO, VIDEO
 from relay.rtmp.errors import ProtocolError
-from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from relay.rtmp.encoded import EncodedMessage
+from relay.rtmp.events import ConnectRequest, PublishEnded, PublishRequest
 from relay.rtmp.server import ServerConnection
 
 MAX_MISMATCH_SAMPLES = 5
@@ -108,7 +109,7 @@ class SinkConnection(asyncio.Protocol):
         try:
             conn.receive_data(data)
             while (event := conn.next_event()) is not None:
-                if type(event) is Media:
+                if type(event) is EncodedMessage:
                     if stats is None:
                         continue
                     kind = event.kind

@@ -84,7 +84,7 @@ def main() -> None:
     wire = []
     for i in range(args.tags):
         tag = tags[i % len(tags)]
-        client.send_message(EncodedMessage(tag), tag.timestamp)
+        client.send_message(EncodedMessage(tag.kind, tag.timestamp, tag.payload), tag.timestamp)
         wire.append(client.data_to_send())
     per_tag_us(server, wire, 0)  # warm up
     print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}\n")

@@ -117,8 +117,10 @@ class TagLike(Protocol):
 class Tag:
     """One FLV tag body with its classification; shared, never mutated, by every subscriber.
 
-    Whatever is derived from a tag for sending (its chunk bytes) lives elsewhere, in an
-    object the hub owns (relay/rtmp/encoded.py), never on the tag.
+    A live stream's tags are of a subclass that also carries the tag's chunk bytes for
+    the targets (relay/rtmp/encoded.py's EncodedMessage), so that one object per message
+    goes from the publisher's connection to every subscriber and target. A plain Tag is
+    what has no RTMP side: a file's tags (`read_tags`), the slate's clip.
     """
 
     __slots__ = ("kind", "timestamp", "payload", "is_keyframe", "is_header")

@@ -10,7 +10,7 @@ chooses between them.
 """
 
 from relay.fanout.feed import Feed
-from relay.fanout.hub import TRIM_AT, _unwrapped, _weigh_with
+from relay.fanout.hub import TRIM_AT
 from relay.fanout.streamstate import StreamState
 from relay.flv import SCRIPT
 
@@ -120,27 +120,19 @@ cdef class Hub:
     cdef public object name
     cdef public object state
     cdef public object feed
-    cdef object _wrap
     cdef tuple _subscribers
     cdef tuple _senders
     cdef tuple _offered
     cdef tuple _followers
-    cdef public dict _kept
-    cdef Py_ssize_t _kept_frames
 
-    def __init__(self, name, state=None, wrap=None, wrapper_bytes=None):
+    def __init__(self, name, state=None):
         self.name = name
         self.state = state if state is not None else StreamState()
-        if wrapper_bytes is not None:
-            self.state.weigh = _weigh_with(self.state.weigh, wrapper_bytes)
         self.feed = Feed()
-        self._wrap = wrap if wrap is not None else _unwrapped
         self._subscribers = ()
         self._senders = ()
         self._offered = ()
         self._followers = ()
-        self._kept = {}
-        self._kept_frames = 0
 
     def join(self, subscriber):
         """Subscribe, returning the init burst the subscriber must send first."""
@@ -149,11 +141,11 @@ cdef class Hub:
         return self.state.init_burst()
 
     def join_sender(self, sender):
-        """Subscribe a sender (offered every message until it follows), returning the init burst, wrapped."""
+        """Subscribe a sender (offered every message until it follows), returning the init burst."""
         if sender not in self._senders:
             self._senders = (*self._senders, sender)
             self._offered = (*self._offered, sender)
-        return self._wrapped(self.state.init_burst())
+        return self.state.init_burst()
 
     def follow(self, follower):
         """A joined sender that keeps up reads the feed from now on; the position to read from."""
@@ -184,9 +176,9 @@ cdef class Hub:
         return unread
 
     def headers(self):
-        """Metadata and sequence headers, wrapped: what a new connection needs before a keyframe."""
+        """Metadata and sequence headers: what a new connection needs before a keyframe."""
         state = self.state
-        return self._wrapped([t for t in (state.metadata, state.video_header, state.audio_header) if t is not None])
+        return [t for t in (state.metadata, state.video_header, state.audio_header) if t is not None]
 
     def leave(self, subscriber):
         """Unsubscribe; unknown subscribers are ignored. A follower stops following (unread messages lost)."""
@@ -215,22 +207,20 @@ cdef class Hub:
     def followers(self):
         return self._followers
 
-    def publish(self, tag):
+    def publish(self, message):
         """Record the tag in the join state; offer it to every subscriber, feed it or offer it to every sender."""
-        self.state.update(tag)
+        self.state.update(message)
         for subscriber in self._subscribers:
-            subscriber.offer(tag)
+            subscriber.offer(message)
         if not self._senders:
             return
-        message = self._wrap(tag)
-        self._keep(tag, message)
         cdef tuple followers = self._followers
         cdef list feed
         cdef Py_ssize_t lowest, position
         if followers:
             feed = self.feed.messages
             feed.append(message)
-            if tag.is_header or tag.kind == _SCRIPT:
+            if message.is_header or message.kind == _SCRIPT:
                 for follower in followers:
                     follower.urgent()
             if len(feed) > _TRIM_AT:
@@ -242,42 +232,3 @@ cdef class Hub:
                 self.feed.trim(lowest)
         for sender in self._offered:
             sender.offer_message(message)
-
-    cdef _keep(self, tag, message):
-        state = self.state
-        cdef list gop = state.gop
-        if gop and gop[len(gop) - 1] is tag:
-            if len(gop) == 1:
-                self._forget_frames()
-            self._kept[id(tag)] = (tag, message)
-            self._kept_frames += 1
-        elif tag is state.metadata or tag is state.video_header or tag is state.audio_header:
-            self._kept[id(tag)] = (tag, message)
-            self._forget_replaced_headers()
-        elif not gop and self._kept_frames:
-            self._forget_frames()
-
-    cdef _forget_frames(self):
-        state = self.state
-        cdef dict kept = self._kept
-        self._kept = {}
-        for head in (state.metadata, state.video_header, state.audio_header):
-            entry = kept.get(id(head))
-            if entry is not None and entry[0] is head:
-                self._kept[id(head)] = entry
-        self._kept_frames = 0
-
-    cdef _forget_replaced_headers(self):
-        state = self.state
-        current = {id(t) for t in (*state.gop, state.metadata, state.video_header, state.audio_header)}
-        self._kept = {key: entry for key, entry in self._kept.items() if key in current}
-
-    def _wrapped(self, tags):
-        cdef dict kept = self._kept
-        cdef list out = []
-        for tag in tags:
-            entry = kept.get(id(tag))
-            if entry is None or entry[0] is not tag:
-                entry = kept[id(tag)] = (tag, self._wrap(tag))
-            out.append(entry[1])
-        return out

@@ -18,6 +18,7 @@ Decided at each connect, from the publish session's state (StreamState).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from relay.fanout.streamstate import StreamState
 from relay.flv import is_enhanced
@@ -34,7 +35,7 @@ def declares_enhanced(properties: Mapping[str, object]) -> bool:
     return any(properties.get(name) for name in CONNECT_FIELDS)
 
 
-def announce_enhanced(mode: str, state: StreamState) -> bool:
+def announce_enhanced(mode: str, state: StreamState[Any]) -> bool:
     """Whether a target's next connect announces Enhanced RTMP (mode: auto | always | never)."""
     if mode == ALWAYS:
         return True

@@ -27,7 +27,7 @@ Pure code: the stream state is passed in, nothing is logged here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from relay.fanout.streamstate import StreamState
 from relay.flv import SCRIPT, VIDEO, TagLike, is_metadata
@@ -49,7 +49,7 @@ class Primer(Generic[M]):
         self._skipped_frames = 0  # video frames left out until the keyframe a repair waits for
         self._skipped_bytes = 0  # their payload bytes
 
-    def admit(self, messages: Sequence[M], state: StreamState, in_force: Callable[[], Sequence[M]]) -> Sequence[M]:
+    def admit(self, messages: Sequence[M], state: StreamState[Any], in_force: Callable[[], Sequence[M]]) -> Sequence[M]:
         """What to write of `messages`, in order: `messages` itself when nothing needs changing.
 
         `in_force` gives the stream's onMetaData and sequence headers now, as messages
@@ -73,7 +73,7 @@ class Primer(Generic[M]):
             out.extend(keep)
         return messages if out is None else out
 
-    def _judge(self, message: M, state: StreamState, in_force: Callable[[], Sequence[M]]) -> list[M] | None:
+    def _judge(self, message: M, state: StreamState[Any], in_force: Callable[[], Sequence[M]]) -> list[M] | None:
         """None to send the message as it is, else what to send in its place (maybe nothing)."""
         kind = message.kind
         if message.is_header:
@@ -119,6 +119,6 @@ class Primer(Generic[M]):
         self.primed = {k for k in self.headers} if self.metadata_sent else set()
         return [*first, message]
 
-    def _prime(self, kind: int, state: StreamState) -> None:
+    def _prime(self, kind: int, state: StreamState[Any]) -> None:
         if self.metadata_sent or state.metadata is None:
             self.primed.add(kind)

@@ -28,9 +28,9 @@ from relay.flv import AUDIO, SCRIPT, VIDEO, TagLike, is_metadata
 T = TypeVar("T", bound=TagLike)
 
 _WRAP = 1 << 32
-# Memory held per queued tag besides its payload: the Tag and the hub's EncodedMessage with
-# its body cache (~500 bytes in CPython 3.11), and the queue's own slot. An estimate, on the
-# high side.
+# Memory held per queued tag besides its payload: the message (in the relay an
+# EncodedMessage: the tag with its body cache, ~500 bytes in CPython 3.11 once it has one
+# body: relay/rtmp/encoded.py) and the queue's own slot. An estimate, on the high side.
 TAG_OVERHEAD = 512
 _METADATA = -1  # a key beside AUDIO and VIDEO for what supersedes what
 

@@ -26,9 +26,9 @@ from typing import Generic, Protocol, TypeVar
 
 from relay.fanout.hub import Hub
 from relay.fanout.queue import TargetQueue
-from relay.flv import VIDEO, TagLike
+from relay.flv import VIDEO, Tag, TagLike
 
-M = TypeVar("M", bound=TagLike)
+M = TypeVar("M", bound=Tag)
 M_contra = TypeVar("M_contra", bound=TagLike, contravariant=True)
 
 

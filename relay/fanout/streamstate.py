@@ -9,13 +9,18 @@ loses the first GOP on every target).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from relay.flv import SCRIPT, VIDEO, Tag, is_metadata
 
+T = TypeVar("T", bound=Tag)
+
 DEFAULT_MAX_GOP_BYTES = 32 * 1024 * 1024
-# What one cached tag holds besides its payload: the Tag object, the bytes object's header,
-# its timestamp and the list slot (about 155 bytes on CPython 3.11, measured with tracemalloc).
-# Counting payload bytes alone let a publisher grow the GOP without end with empty frames.
+# What one cached plain Tag holds besides its payload: the Tag object, the bytes object's
+# header, its timestamp and the list slot (about 155 bytes on CPython 3.11, measured with
+# tracemalloc). Counting payload bytes alone let a publisher grow the GOP without end with
+# empty frames. A live stream's tags hold more (their chunk bytes): it weighs them with
+# relay/rtmp/encoded.py's held_bytes instead.
 TAG_OVERHEAD = 160
 # Tags in one GOP: 60 fps video and 50 audio frames a second fill this in about 75 s, far
 # past the 4 s keyframe interval platforms ask for.
@@ -27,34 +32,36 @@ def tag_weight(tag: Tag) -> int:
     return len(tag.payload) + TAG_OVERHEAD
 
 
-class StreamState:
-    """Cached metadata, sequence headers and current GOP of one live stream."""
+class StreamState(Generic[T]):
+    """Cached metadata, sequence headers and current GOP of one live stream.
+
+    Generic over the tag type: what it holds is what the hub published (in the relay, the
+    encoded messages the targets send), so a joiner's init burst is those same objects.
+    """
 
     __slots__ = ("metadata", "audio_header", "video_header", "gop", "gop_bytes", "max_gop_bytes", "max_gop_tags",
                  "has_video", "publisher_enhanced", "weigh")
 
     def __init__(self, max_gop_bytes: int = DEFAULT_MAX_GOP_BYTES, max_gop_tags: int = DEFAULT_MAX_GOP_TAGS,
-                 weigh: Callable[[Tag], int] = tag_weight) -> None:
+                 weigh: Callable[[T], int] = tag_weight) -> None:
         self.max_gop_bytes = max_gop_bytes
         self.max_gop_tags = max_gop_tags
-        # What a GOP tag costs in memory. The hub replaces it when it keeps more per tag
-        # (the targets' shared encoded form of each tag the GOP holds: hub.py).
-        self.weigh = weigh
+        self.weigh = weigh  # what a GOP tag costs in memory, all it holds included
         self.reset()
 
     def reset(self) -> None:
         """Forget everything: a new publish session starts from scratch."""
-        self.metadata: Tag | None = None
-        self.audio_header: Tag | None = None
-        self.video_header: Tag | None = None
-        self.gop: list[Tag] = []
-        self.gop_bytes = 0  # memory the GOP holds: weigh() of each tag (payload, TAG_OVERHEAD, wrappers)
+        self.metadata: T | None = None
+        self.audio_header: T | None = None
+        self.video_header: T | None = None
+        self.gop: list[T] = []
+        self.gop_bytes = 0  # memory the GOP holds: weigh() of each tag
         self.has_video = False
         # The publisher's connect declared Enhanced RTMP (fourCcList...): set by the live
         # stream when a publisher claims it; targets mirror it (relay/fanout/enhanced.py).
         self.publisher_enhanced = False
 
-    def update(self, tag: Tag) -> None:
+    def update(self, tag: T) -> None:
         """Take one tag of the live stream into account."""
         kind = tag.kind
         if tag.is_header:
@@ -84,7 +91,7 @@ class StreamState:
             self.gop = []
             self.gop_bytes = 0
 
-    def init_burst(self) -> list[Tag]:
+    def init_burst(self) -> list[T]:
         """The tags a joining target gets first, in order."""
         burst = [t for t in (self.metadata, self.video_header, self.audio_header) if t is not None]
         burst.extend(self.gop)

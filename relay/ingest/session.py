@@ -2,11 +2,12 @@
 
 The connection (publisher.py) owns the transport: admission, reads, replies, deadlines,
 closing. This is the other half: its bytes fed to the sans-I/O ServerConnection, and the
-core's events handled. Media goes to the live stream's hub (the only per-tag work here);
-`connect` and `publish` are answered as verdicts.py decides, the verdict carried out here
-(a wrong key counted, the line logged, the answer written, the connection closed; or the
-live stream claimed); a publish session starts with `publish_started` and ends, whoever
-ends it, with one `publish_ended` line carrying what the publisher sent.
+core's events handled. Media goes to the live stream's hub as the core made it (the only
+per-tag work here); `connect` and `publish` are answered as verdicts.py decides, the
+verdict carried out here (a wrong key counted, the line logged, the answer written, the
+connection closed; or the live stream claimed); a publish session starts with
+`publish_started` and ends, whoever ends it, with one `publish_ended` line carrying what
+the publisher sent.
 
 Strings the peer sent are logged through `peer_text` (cut, with their length); the
 stream key it tried is never logged, only its fingerprint. Lines about a peer that has
@@ -20,15 +21,15 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from relay.fanout.enhanced import declares_enhanced
-from relay.flv import Tag
 from relay.ingest.admission import Admission, PeerLogBudget
 from relay.ingest.readbatch import Batched, ReadBatch
 from relay.ingest.verdicts import ACCEPT, CONNECT_REJECTED, Reject, connect_verdict, publish_verdict, stream_key
 from relay.live.stream import LiveStream
 from relay.runtime.logs import get_logger, peer_text
 from relay.runtime.writetick import write_ticker
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.errors import ProtocolError
-from relay.rtmp.events import ConnectRequest, DataDropped, Media, PublishEnded, PublishRequest
+from relay.rtmp.events import ConnectRequest, DataDropped, PublishEnded, PublishRequest
 from relay.rtmp.server import ServerConnection
 
 
@@ -114,9 +115,9 @@ class IngestSession:
         try:
             conn.receive_data(data)
             while not owner.closing and (event := conn.next_event()) is not None:
-                if isinstance(event, Media):
+                if isinstance(event, EncodedMessage):  # a message of the published stream
                     if self.live is not None:
-                        self.live.publish(Tag(event.kind, event.timestamp, event.payload))
+                        self.live.publish(event)  # as it is: the hub keeps and sends this very object
                 elif isinstance(event, ConnectRequest):
                     self._on_connect(owner, event)
                 elif isinstance(event, PublishRequest):

@@ -42,7 +42,7 @@ from typing import Protocol
 
 from relay.config import LiveStreamConfig
 from relay.fanout.accel import Hub
-from relay.flv import Tag
+from relay.fanout.streamstate import StreamState
 from relay.live import retarget
 from relay.live.ingestwatch import IngestWatch
 from relay.live.meter import IngestMeter
@@ -81,8 +81,9 @@ class LiveStream:
     def __init__(self, config: LiveStreamConfig, recordings: Recordings | None = None) -> None:
         self.config = config
         self.name = config.name
-        # Each tag encoded once for every target; the GOP's bound counts those encodings as held.
-        self.hub = Hub(config.name, wrap=EncodedMessage, wrapper_bytes=held_bytes)
+        # Its tags are the messages the targets send, each encoded once for all of them: the
+        # GOP's bound weighs what each holds, its chunk bytes included.
+        self.hub: Hub[EncodedMessage] = Hub(config.name, StreamState(weigh=held_bytes))
         self.observers: list[Callable[[StatusChange], None]] = []
         self._news: TargetNews[Target] = TargetNews()  # which target status changes observers hear of
         self.targets = [self._watch(Target(config.name, t, self.hub)) for t in config.simulcast_targets]
@@ -151,9 +152,9 @@ class LiveStream:
             target.start()
         return True
 
-    def publish(self, tag: Tag) -> None:
+    def publish(self, message: EncodedMessage) -> None:
         """One tag from the publisher, to every target."""
-        self.hub.publish(tag)
+        self.hub.publish(message)
 
     # -- batched reads (readbatch.py) -----------------------------------------------
 

@@ -11,9 +11,12 @@ surfaces as one ProtocolError, after which the connection stays in its ERROR sta
 
 Bytes climb three layers: the handshake, whose leftover goes to the chunk reader, which
 reassembles messages, which the connection decodes into protocol control (answered by
-itself), commands (moving the state table) and media (events). Going out, every media
-message is encoded once for all targets (encoded.py) and each target adds a 12-byte
-header; commands and control messages are framed one by one (chunkwriter.py).
+itself), commands (moving the state table) and media (events). A published message is one
+object from the chunk reader on: the reader makes the published stream's audio and video
+straight into the server's media event, an EncodedMessage (encoded.py), which is also the
+FLV tag the fan-out keeps and the message every target sends, its body encoded once for
+all of them; each target adds a 12-byte header. Commands and control messages are framed
+one by one (chunkwriter.py).
 
 Modules, each with one job, importing only those listed before it (no circle, checked by
 import-linter):
@@ -25,9 +28,11 @@ import-linter):
 - events.py      what happened on the wire, as frozen slotted events (keys kept out of reprs)
 - handshake.py   the handshake of both roles, both dialects (plain and digest)
 - chunkwriter.py framing what we send, and the wire constants (chunk stream ids, chunk sizes)
-- chunkreader.py reassembling messages from the chunks a peer sends, within its limits
-- encoded.py     a published tag as an RTMP message, encoded once and shared by every target,
-                 and queue_encoded: a connection's header and shared body per message (the hot loop)
+- chunkreader.py reassembling messages from the chunks a peer sends, within its limits (the
+                 published stream's audio and video made into their events as they complete)
+- encoded.py     a published tag as an RTMP message (a Tag, and the server's media event),
+                 encoded once and shared by every target, and queue_encoded: a connection's
+                 header and shared body per message (the hot loop)
 - accel.py       which implementation of the per-tag loops runs: the compiled twins in
                  _speedups.pyx (ChunkReader, queue_encoded; built by setup.py when a C compiler is
                  at hand) or the pure-Python reference; RELAY_PURE_PYTHON=1 forces the reference

@@ -27,12 +27,15 @@ from relay.rtmp.limits import (
     MIN_CHUNK_SIZE,
     STREAM_OVERHEAD,
 )
+from relay.rtmp.messages import AUDIO, VIDEO
 
 cdef Py_ssize_t _SMALL_TAIL = 64
 cdef long long _EXT = EXTENDED
 cdef long long _MAX_LENGTH = MAX_MESSAGE_LENGTH
 cdef Py_ssize_t _OVERHEAD = STREAM_OVERHEAD
 cdef Py_ssize_t _MAX_STREAMS = MAX_CHUNK_STREAMS
+cdef int _AUDIO = AUDIO
+cdef int _VIDEO = VIDEO
 
 # _read_chunk's results besides a message
 cdef object _MORE = None  # more bytes needed
@@ -85,6 +88,8 @@ cdef class ChunkReader:
     cdef dict _streams
     cdef _Stream _current
     cdef long _chunk_left
+    cdef public long long media_stream_id
+    cdef public object make_media
 
     def __init__(self, max_chunk_size=1 << 24, max_message_size=1 << 24, max_pending_bytes=1 << 25,
                  max_messages=None):
@@ -104,6 +109,8 @@ cdef class ChunkReader:
         self._streams = {}
         self._current = None
         self._chunk_left = 0
+        self.media_stream_id = -1
+        self.make_media = None
 
     @property
     def bytes_held(self):
@@ -267,10 +274,10 @@ cdef class ChunkReader:
                 self._pos = p + size
                 if length == 0:
                     self._count_empty()
-                    return RawMessage(csid, timestamp, type_id, stream_id, b"")
+                    return self._message(csid, timestamp, type_id, stream_id, b"")
                 payload = PyBytes_FromStringAndSize(<const char*>buf + p, size)
                 self.bytes_copied += size
-                return RawMessage(csid, timestamp, type_id, stream_id, payload)
+                return self._message(csid, timestamp, type_id, stream_id, payload)
             if self._pending + length + len(self._streams) * _OVERHEAD > self.max_pending_bytes:
                 raise RemoteProtocolError(f"over {self.max_pending_bytes} bytes of partial messages held")
             stream.buffer = PyBytes_FromStringAndSize(NULL, length)
@@ -319,7 +326,14 @@ cdef class ChunkReader:
         stream.buffer = None
         stream.received = 0
         self._pending -= stream.length
-        return RawMessage(stream.csid, stream.timestamp, stream.type_id, stream.stream_id, payload)
+        return self._message(stream.csid, stream.timestamp, stream.type_id, stream.stream_id, payload)
+
+    cdef object _message(self, long csid, unsigned long timestamp, int type_id, unsigned long stream_id, payload):
+        make = self.make_media
+        if (<long long>stream_id == self.media_stream_id and (type_id == _AUDIO or type_id == _VIDEO)
+                and make is not None):
+            return make(type_id, timestamp, payload)
+        return RawMessage(csid, timestamp, type_id, stream_id, payload)
 
     cdef void _count_empty(self) except *:
         self.empty_messages += 1

@@ -105,7 +105,10 @@ class Connection:
                 if msg is None:
                     self._check_held()
                     break
-                self._dispatch(msg)
+                if isinstance(msg, RawMessage):
+                    self._dispatch(msg)
+                else:  # the published stream's media, made into its event by the reader (server.py)
+                    events.append(msg)
             if self._peer_window and reader.bytes_received - self._last_ack >= self._peer_window:
                 self._last_ack = reader.bytes_received
                 self._reply(m.ACKNOWLEDGEMENT, m.Acknowledgement(reader.bytes_received).to_payload())

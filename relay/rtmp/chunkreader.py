@@ -31,16 +31,25 @@ What reading costs, and what it holds (the peer may be hostile, and has no key y
 - the number of chunk streams, of messages (while `max_messages` is set) and of bytes of
   partial messages are bounded. `parse_steps` and `bytes_copied` count the work done, so
   tests can show it is linear in the bytes fed.
+
+One object per published message. Most messages come out as a `RawMessage` for the
+connection to dispatch, but the audio and video of the stream being published (nearly
+every message of a publisher) are made into the connection's media event as they complete,
+by the `make_media` it gave along with `media_stream_id` (server.py, while publishing): a
+RawMessage and then an event would be two objects per tag on the hottest path. The reader
+knows no more of them than their message type ids (8 and 9) and the stream id.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from relay.rtmp.chunkwriter import DEFAULT_CHUNK_SIZE, EXTENDED, MAX_CHUNK_SIZE
 from relay.rtmp.errors import RemoteProtocolError
+from relay.rtmp.events import Event
 from relay.rtmp.limits import (
     BYTES_PER_EMPTY_MESSAGE,
     EMPTY_MESSAGE_ALLOWANCE,
@@ -48,6 +57,7 @@ from relay.rtmp.limits import (
     MIN_CHUNK_SIZE,
     STREAM_OVERHEAD,
 )
+from relay.rtmp.messages import AUDIO, VIDEO
 
 # Unread input up to this size is joined to the next read as bytes; past it, accumulated in a bytearray.
 _SMALL_TAIL = 64
@@ -131,7 +141,8 @@ class ChunkReader(_Input):
     The limits are attributes so that a connection can change them as its peer earns
     trust (publishing) or holds other memory: `max_message_size` (declared length of any
     message), `max_pending_bytes` (buffers of partial messages and the chunk streams'
-    state) and `max_messages` (messages in total; None for no limit).
+    state) and `max_messages` (messages in total; None for no limit). So are
+    `media_stream_id` and `make_media` (see the module's docstring; -1: no stream).
     """
 
     def __init__(self, max_chunk_size: int = 1 << 24, max_message_size: int = 1 << 24,
@@ -149,6 +160,8 @@ class ChunkReader(_Input):
         self._streams: dict[int, _Stream] = {}
         self._current: _Stream | None = None  # whose chunk payload is being read, when _chunk_left
         self._chunk_left = 0  # payload bytes of the current chunk not yet received
+        self.media_stream_id = -1  # whose audio and video become make_media(type_id, timestamp, payload)
+        self.make_media: Callable[[int, int, bytes], Event] | None = None
 
     @property
     def bytes_held(self) -> int:
@@ -171,8 +184,8 @@ class ChunkReader(_Input):
             stream.buffer = None
             stream.received = 0
 
-    def next_message(self) -> RawMessage | None:
-        """The next complete message, or None when more bytes are needed."""
+    def next_message(self) -> RawMessage | Event | None:
+        """The next complete message (the published stream's media as its event), or None when more bytes are needed."""
         steps = 0
         while True:
             steps += 1
@@ -191,7 +204,7 @@ class ChunkReader(_Input):
                     raise RemoteProtocolError(f"more than {self.max_messages} messages before publishing")
                 return result  # type: ignore[return-value]
 
-    def _read_chunk(self) -> RawMessage | bool | None:
+    def _read_chunk(self) -> RawMessage | Event | bool | None:
         """Consume one chunk: a message if it completed one, True if not, None if more bytes are needed."""
         buf = self._data
         pos = self._pos
@@ -286,11 +299,11 @@ class ChunkReader(_Input):
                 self._pos = p + size
                 if length == 0:
                     self._count_empty()
-                    return RawMessage(csid, timestamp, type_id, stream_id, b"")
+                    return self._message(csid, timestamp, type_id, stream_id, b"")
                 payload = buf[p : p + size]
                 self.bytes_copied += size
-                return RawMessage(csid, timestamp, type_id, stream_id,
-                                  payload if type(payload) is bytes else bytes(payload))
+                return self._message(csid, timestamp, type_id, stream_id,
+                                     payload if type(payload) is bytes else bytes(payload))
             # The first chunk of a message that needs a buffer: check the limit before allocating.
             if self._pending + length + len(self._streams) * STREAM_OVERHEAD > self.max_pending_bytes:
                 raise RemoteProtocolError(f"over {self.max_pending_bytes} bytes of partial messages held")
@@ -314,7 +327,7 @@ class ChunkReader(_Input):
             return True
         return self._complete(stream)
 
-    def _continue_chunk(self) -> RawMessage | bool | None:
+    def _continue_chunk(self) -> RawMessage | Event | bool | None:
         """Copy what has arrived of the current chunk's payload into its message's buffer."""
         stream = self._current
         assert stream is not None and stream.buffer is not None
@@ -335,13 +348,20 @@ class ChunkReader(_Input):
             return True
         return self._complete(stream)
 
-    def _complete(self, stream: _Stream) -> RawMessage:
+    def _complete(self, stream: _Stream) -> RawMessage | Event:
         assert stream.buffer is not None
         payload = stream.buffer.getvalue()  # the buffer's own bytes object: no copy (CPython)
         stream.buffer = None
         stream.received = 0
         self._pending -= stream.length
-        return RawMessage(stream.csid, stream.timestamp, stream.type_id, stream.stream_id, payload)
+        return self._message(stream.csid, stream.timestamp, stream.type_id, stream.stream_id, payload)
+
+    def _message(self, csid: int, timestamp: int, type_id: int, stream_id: int, payload: bytes) -> RawMessage | Event:
+        """A complete message: the published stream's audio or video as its media event, else a RawMessage."""
+        make = self.make_media
+        if stream_id == self.media_stream_id and (type_id == AUDIO or type_id == VIDEO) and make is not None:
+            return make(type_id, timestamp, payload)
+        return RawMessage(csid, timestamp, type_id, stream_id, payload)
 
     def _count_empty(self) -> None:
         self.empty_messages += 1

@@ -1,5 +1,13 @@
 """A published tag as an RTMP message, encoded once and shared by every target.
 
+An `EncodedMessage` is the one object each audio, video or script-data message of a
+publisher becomes: it is a `relay.flv.Tag` (kind, timestamp, payload and the
+classification, what recorders and meters read), it is the server's media event (the
+chunk reader makes it as an audio or video message completes, server.py; the ingest
+publishes it unchanged), and it carries the chunk bytes the targets send. The hub keeps
+and feeds that same object (relay/fanout/hub.py): a message is one object from the
+publisher's bytes to the targets, not one per layer.
+
 The writer side of the chunk stream (RTMP 1.0, section 5.3). A message goes out as one
 type-0 chunk header (5.3.1.2.1) and the payload cut at the connection's chunk size with a
 one-byte type-3 header (5.3.1.2.4) between the pieces: the "body". The body depends on
@@ -37,6 +45,7 @@ from relay.rtmp.chunkwriter import (
     encode_header,
 )
 from relay.rtmp.errors import LocalProtocolError
+from relay.rtmp.events import Event
 from relay.rtmp.limits import MAX_MESSAGE_LENGTH
 
 SET_DATA_FRAME = amf0.encode("@setDataFrame")
@@ -45,25 +54,27 @@ SET_DATA_FRAME = amf0.encode("@setDataFrame")
 MAX_SCRIPT_TAG = MAX_MESSAGE_LENGTH - len(SET_DATA_FRAME)
 CSID_FOR_KIND = {AUDIO: AUDIO_CSID, VIDEO: VIDEO_CSID, SCRIPT: DATA_CSID}  # the chunk stream of each kind we send
 
-# Memory an EncodedMessage holds besides its tag (CPython 3.11, measured with tracemalloc,
-# rounded up): the object and its empty body cache; one body of a payload that fits one
-# chunk (its cache entry and 1-tuple); a body cut into chunks: the tuple, and per chunk a
-# memoryview and two tuple slots.
-MESSAGE_OVERHEAD = 240
-ONE_CHUNK_BODY = 200
+# Memory an EncodedMessage holds besides its payload's bytes (CPython 3.11, measured with
+# tracemalloc, rounded up): the object (ten slots), its timestamp, length and head, its
+# empty body cache, the payload's bytes header and a list slot (~290 bytes); one body of a
+# payload that fits one chunk (its cache entry and 1-tuple, ~210); a body cut into chunks:
+# the tuple, and per chunk a memoryview and two tuple slots.
+MESSAGE_OVERHEAD = 300
+ONE_CHUNK_BODY = 220
 CUT_BODY = 400
 PER_CHUNK = 200
 
 
 def held_bytes(tag: Tag, chunk_size: int = DEFAULT_OUT_CHUNK_SIZE) -> int:
-    """What an EncodedMessage of `tag` holds beyond the tag, once it has its body at `chunk_size`
-    (every target's chunk size): the hub keeps one per tag of the GOP (hub.py's `wrapper_bytes`).
+    """What an EncodedMessage of `tag`'s fields holds, payload included, once it has its body at
+    `chunk_size` (every target's chunk size): the weight of one tag of the GOP the hub keeps for
+    joiners (the live stream's StreamState weighs with it).
 
     Past 0xFFFFFF ms a body is cached per timestamp too, so targets on different timelines add
     one body each; the estimate counts one.
     """
     length = len(tag.payload)
-    held = MESSAGE_OVERHEAD
+    held = length + MESSAGE_OVERHEAD
     if tag.kind == SCRIPT:
         length += len(SET_DATA_FRAME)
         held += length + 48  # the wrapped copy of the payload, a bytes object of its own
@@ -71,30 +82,25 @@ def held_bytes(tag: Tag, chunk_size: int = DEFAULT_OUT_CHUNK_SIZE) -> int:
     return held + (ONE_CHUNK_BODY if chunks <= 1 else CUT_BODY + PER_CHUNK * chunks)
 
 
-class EncodedMessage:
-    """One audio, video or script-data message: the tag's fields, and its chunk bytes once built.
+class EncodedMessage(Tag, Event):
+    """One audio, video or script-data message: a Tag, the server's event for it, and its chunk bytes once built.
 
-    The tag's classification is copied onto the message (it is read per target and tag,
-    and an attribute is cheaper than a property); the tag itself is never touched.
+    Made once per message, from the tag's fields, by whoever brings it into the relay: the
+    server connection (as its media event), the reconnect slate, tests and benches. It is
+    never mutated but for its cache of bodies.
     """
 
-    __slots__ = ("tag", "kind", "timestamp", "payload", "is_keyframe", "is_header", "csid", "length", "head",
-                 "bodies", "_wire")
+    __slots__ = ("csid", "length", "head", "bodies", "_wire")
 
-    def __init__(self, tag: Tag) -> None:
-        self.tag = tag
-        kind = self.kind = tag.kind
-        self.timestamp = tag.timestamp
-        self.payload = tag.payload
-        self.is_keyframe = tag.is_keyframe
-        self.is_header = tag.is_header
-        wire = SET_DATA_FRAME + tag.payload if kind == SCRIPT else tag.payload
-        self._wire = wire
-        length = self.length = len(wire)
+    def __init__(self, kind: int, timestamp: int, payload: bytes) -> None:
         csid = CSID_FOR_KIND.get(kind)
         if csid is None:  # no message of another type goes on a media chunk stream
             raise LocalProtocolError(f"no chunk stream for message kind {kind}")
+        super().__init__(kind, timestamp, payload)  # the classification
         self.csid = csid
+        wire = SET_DATA_FRAME + payload if kind == SCRIPT else payload
+        self._wire = wire
+        length = self.length = len(wire)
         # The type-0 header (5.3.1.2.1) as a 96-bit integer, less timestamp and stream id:
         # basic header (fmt 0 | csid) | timestamp (24) | length (24) | type id (8) | stream id (32, LE).
         self.head = (csid << 88) | (length << 40) | (kind << 32) if length <= MAX_MESSAGE_LENGTH else 0
@@ -122,8 +128,10 @@ class EncodedMessage:
         """The type-0 first chunk header on one connection (the slow path: any timestamp)."""
         return encode_header(self.csid, timestamp, self.length, self.kind, stream_id)
 
-    def __repr__(self) -> str:
-        return f"EncodedMessage({self.tag!r}, {len(self.bodies)} bodies)"
+    def __repr__(self) -> str:  # the payload's size, never its bytes (events.py)
+        flags = "key " if self.is_keyframe else ("header " if self.is_header else "")
+        return f"EncodedMessage({self.kind}, ts={self.timestamp}, {flags}{len(self.payload)} bytes, " \
+               f"{len(self.bodies)} bodies)"
 
 
 def queue_encoded(out: list[bytes | memoryview], messages: Sequence[EncodedMessage], stamps: Sequence[int],

@@ -1,7 +1,14 @@
 """What happened on the wire, as the connection reports it to the code that drives it.
 
 Fields that can hold a stream key (a publish name, a connect request's properties, a
-status description a platform might echo) are left out of every repr.
+status description a platform might echo) are left out of every repr, and so is media's
+payload.
+
+A message of the published stream is not an event class of its own here: the server
+emits the `EncodedMessage` it becomes (encoded.py: a Tag, its chunk bytes, and an Event;
+the chunk reader makes it for audio and video), which the ingest hands on as it is: a
+message is one object all the way to the targets. The events of this module are the
+rare ones.
 """
 
 from __future__ import annotations
@@ -34,19 +41,6 @@ class PublishRequest(Event):
     stream_id: int
     stream_name: str = field(repr=False)
     publish_type: str = "live"
-
-
-@dataclass(frozen=True, slots=True)
-class Media(Event):
-    """An audio (8), video (9) or script-data (18) message of the published stream.
-
-    Script data arrives as an FLV script tag body: a publisher's `@setDataFrame` wrapper
-    is removed, so `onMetaData` and its values are the payload.
-    """
-
-    kind: int
-    timestamp: int
-    payload: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

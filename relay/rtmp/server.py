@@ -4,8 +4,12 @@ stream and publishes to us.
 The owner answers the two requests that need a decision, `ConnectRequest` (accept_connect
 or reject_connect) and `PublishRequest` (accept_publish or reject_publish, once it has
 checked the stream key); everything else (createStream, releaseStream, FCPublish, unknown
-calls) is answered here. Media arrives as `Media` events, script data unwrapped from its
-@setDataFrame (the FLV script tag is what follows it).
+calls) is answered here. Media arrives as events that are the messages themselves
+(encoded.py's EncodedMessage: a Tag, ready to be sent on), script data unwrapped from its
+@setDataFrame (the FLV script tag is what follows it). While a publisher is accepted, the
+chunk reader makes the published stream's audio and video into those events itself
+(chunkreader.py: one object per message); data and aggregates come through _on_data and
+_on_aggregate.
 
 Hostile peers (limits.py). Until `accept_publish` the peer has shown no key: each message
 is capped at `max_command_size` by its chunk header, `bytes_held` (partial messages, unread
@@ -27,9 +31,9 @@ from relay.rtmp.accel import ChunkReader
 from relay.rtmp.base import DEFAULT_WINDOW, Connection
 from relay.rtmp.chunkreader import RawMessage
 from relay.rtmp.chunkwriter import DEFAULT_OUT_CHUNK_SIZE
-from relay.rtmp.encoded import MAX_SCRIPT_TAG, SET_DATA_FRAME
+from relay.rtmp.encoded import MAX_SCRIPT_TAG, SET_DATA_FRAME, EncodedMessage
 from relay.rtmp.errors import RemoteProtocolError
-from relay.rtmp.events import ConnectRequest, DataDropped, Media, PublishEnded, PublishRequest
+from relay.rtmp.events import ConnectRequest, DataDropped, PublishEnded, PublishRequest
 from relay.rtmp.handshake import ServerHandshake
 from relay.rtmp.limits import (
     DEFAULT_MAX_CHUNK_SIZE,
@@ -122,6 +126,17 @@ class ServerConnection(Connection):
         self._transition("reject_publish", remote=False)
         self._send_status(self.publish_stream_id, "error", code, description)
 
+    def _transition(self, trigger: str, remote: bool) -> None:
+        super()._transition(trigger, remote)
+        # The reader makes the published stream's audio and video into events while, and only
+        # while, this connection is publishing: it follows every change of state from here.
+        reader = self._reader
+        if self.state == PUBLISHING:
+            reader.media_stream_id = self.publish_stream_id
+            reader.make_media = EncodedMessage
+        else:
+            reader.media_stream_id = -1
+
     # -- the peer's messages -------------------------------------------------------
 
     def _command_allowed(self, name: str) -> bool:
@@ -184,8 +199,10 @@ class ServerConnection(Connection):
             self._send_command("_result", cmd.transaction_id, None, None)
 
     def _on_media(self, msg: RawMessage) -> None:
+        # What the reader did not make into an event itself: an aggregate's parts, or media on
+        # another stream or outside publishing (dropped).
         if self.state == PUBLISHING and msg.stream_id == self.publish_stream_id:
-            self._events.append(Media(msg.type_id, msg.timestamp, msg.payload))
+            self._events.append(EncodedMessage(msg.type_id, msg.timestamp, msg.payload))
 
     def _on_data(self, msg: RawMessage) -> None:
         if self.state != PUBLISHING:
@@ -202,7 +219,7 @@ class ServerConnection(Connection):
             self.dropped_data_messages += 1
             self._events.append(DataDropped(msg.timestamp, len(payload), "script tag too long to forward"))
             return
-        self._events.append(Media(m.DATA_AMF0, msg.timestamp, payload))
+        self._events.append(EncodedMessage(m.DATA_AMF0, msg.timestamp, payload))
 
     def _on_aggregate(self, msg: RawMessage) -> None:
         """Split an aggregate message (7.1.6) into its FLV-tag-shaped sub-messages, one event at a time."""

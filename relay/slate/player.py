@@ -27,6 +27,7 @@ from typing import Any
 from relay.config import SlateConfig
 from relay.fanout.hub import Hub
 from relay.flv import SCRIPT, VIDEO, Tag
+from relay.rtmp.encoded import EncodedMessage
 from relay.slate.playout import Clip, Playout, continue_from, later
 from relay.slate.settings import SlateSettings
 from relay.slate.studio import SlateStudio, SlateUnavailable, studio
@@ -43,7 +44,7 @@ TICK = 0.05  # seconds between two feeds of the slate's due tags (the targets ga
 class SlatePlayer:
     """The reconnect slate of one live stream."""
 
-    def __init__(self, hub: Hub[Any], settings: Callable[[], SlateSettings | str], log: Any,
+    def __init__(self, hub: Hub[EncodedMessage], settings: Callable[[], SlateSettings | str], log: Any,
                  config: SlateConfig, maker: SlateStudio | None = None) -> None:
         self.hub = hub
         self.settings = settings  # the stream's settings now, or why it cannot have a slate

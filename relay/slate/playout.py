@@ -12,6 +12,9 @@ is a loop of whole GOPs. Audio frames at or past the period (the encoder's last 
 overhangs the video by a few ms) are left out, so a round never overlaps the next.
 
 Timestamps are 32-bit like RTMP's: they wrap, and the timelines downstream unwrap them.
+What is fed is the live stream's kind of tag, the message the targets send (an rtmp
+EncodedMessage, as the publisher's tags are), made anew for each round's timestamps; the
+clip itself is plain Tags.
 
 Pure: the clock (`now_ms`, any monotonic millisecond count) is passed in.
 """
@@ -22,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from relay.flv import AUDIO, VIDEO, Tag
+from relay.rtmp.encoded import EncodedMessage
 
 _WRAP = 1 << 32
 
@@ -99,13 +103,13 @@ class Playout:
         self.headers_sent = False
         self.last_due_ms: int | None = None  # when the latest tag fed was due
 
-    def due(self, now_ms: int) -> list[Tag]:
+    def due(self, now_ms: int) -> list[EncodedMessage]:
         """The tags due by `now_ms` not fed yet, in order, with their timestamps on the stream."""
         clip = self.clip
-        out: list[Tag] = []
+        out: list[EncodedMessage] = []
         if not self.headers_sent:
             self.headers_sent = True
-            out.extend(Tag(h.kind, self.base % _WRAP, h.payload) for h in clip.headers)
+            out.extend(EncodedMessage(h.kind, self.base % _WRAP, h.payload) for h in clip.headers)
         elapsed = now_ms - self.started_ms
         frames = clip.frames
         while True:
@@ -116,7 +120,7 @@ class Playout:
             at = self.round * clip.period + frame.timestamp
             if at > elapsed:
                 return out
-            out.append(Tag(frame.kind, (self.base + at) % _WRAP, frame.payload))
+            out.append(EncodedMessage(frame.kind, (self.base + at) % _WRAP, frame.payload))
             self.last_due_ms = self.started_ms + at
             self.index += 1
 

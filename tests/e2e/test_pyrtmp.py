@@ -23,7 +23,7 @@ import pytest
 from relay.flv import AUDIO, VIDEO, Tag, encode_tag, file_header, read_tags
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import EncodedMessage
-from relay.rtmp.events import ConnectRequest, Media, PublishRequest, PublishStarted
+from relay.rtmp.events import ConnectRequest, PublishRequest, PublishStarted
 from relay.rtmp.handshake import HANDSHAKE_SIZE
 from relay.rtmp.server import ServerConnection
 from testbed.captures import SOURCES, STREAM_KEY, read_capture
@@ -113,7 +113,7 @@ def _publish_declaring_enhanced(port: int, source: Path) -> None:
                 published = published or isinstance(event, PublishStarted)
             sock.sendall(client.data_to_send())
         for tag in read_tags(source.read_bytes()):
-            client.send_message(EncodedMessage(tag), tag.timestamp)
+            client.send_message(EncodedMessage(tag.kind, tag.timestamp, tag.payload), tag.timestamp)
         client.unpublish()
         sock.sendall(client.data_to_send())
         sock.shutdown(socket.SHUT_WR)
@@ -152,7 +152,7 @@ def _offset_after_sequence_headers(c2s: bytes) -> int:
                 server.accept_connect()
             elif isinstance(event, PublishRequest):
                 server.accept_publish()
-            elif isinstance(event, Media) and Tag(event.kind, event.timestamp, bytes(event.payload)).is_header:
+            elif isinstance(event, EncodedMessage) and event.is_header:
                 headers.add(event.kind)
         server.data_to_send()
     return offset

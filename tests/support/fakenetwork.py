@@ -21,7 +21,8 @@ from relay.flv import Tag
 from relay.targets.link import Endpoint, LinkOwner, TargetLink
 from relay.rtmp import messages as m
 from relay.rtmp.client import ClientConnection
-from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from relay.rtmp.encoded import EncodedMessage
+from relay.rtmp.events import ConnectRequest, PublishEnded, PublishRequest
 from relay.rtmp.server import ServerConnection
 
 KEY = "target-KEY-0f9e8d7c6b5a4938"
@@ -80,10 +81,9 @@ class FakeTransport:
                 platform.accept_connect()
             elif isinstance(event, PublishRequest):
                 platform.accept_publish()
-            elif isinstance(event, Media):
-                tag = Tag(event.kind, event.timestamp, bytes(event.payload))
-                write.media.append(tag)
-                self.media.append(tag)
+            elif isinstance(event, EncodedMessage):
+                write.media.append(event)
+                self.media.append(event)
             elif isinstance(event, PublishEnded):
                 self.unpublished = self.unpublished or event.command
         reply = platform.data_to_send()

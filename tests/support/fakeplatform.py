@@ -23,7 +23,8 @@ from typing import cast
 from relay.flv import SCRIPT, Tag
 from relay.rtmp import messages as m
 from relay.rtmp.errors import ProtocolError
-from relay.rtmp.events import ConnectRequest, Media, PublishEnded, PublishRequest
+from relay.rtmp.encoded import EncodedMessage
+from relay.rtmp.events import ConnectRequest, PublishEnded, PublishRequest
 from relay.rtmp.server import ServerConnection
 from testbed.background import BackgroundServer
 
@@ -145,9 +146,9 @@ class _PlatformProtocol(asyncio.Protocol):
                         else:
                             conn.accept_publish()
                             record.published = True
-                    elif isinstance(event, Media):
+                    elif isinstance(event, EncodedMessage):
                         if record.unpublished is None:
-                            record.tags.append(Tag(event.kind, event.timestamp, bytes(event.payload)))
+                            record.tags.append(event)
                             self._maybe_request_reconnect()
                     elif isinstance(event, PublishEnded):
                         record.unpublished = record.unpublished or event.command

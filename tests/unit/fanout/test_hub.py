@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from relay.fanout.accel import Hub
-from relay.fanout.hub import KEPT_OVERHEAD
 from relay.fanout.streamstate import StreamState, tag_weight
 from relay.flv import SCRIPT, VIDEO, Tag
 from tests.support.tags import (
@@ -160,110 +159,69 @@ def test_publish_without_subscribers_still_updates_the_state() -> None:
     assert same_objects(hub.state.init_burst(), [vh, k])
 
 
-# --- senders: each tag wrapped once, for every target ---------------------------------------
-
-
-class Wrapped:
-    """Stands for the relay's EncodedMessage: one per tag, whatever the number of senders."""
-
-    made = 0
-
-    def __init__(self, tag: Tag) -> None:
-        self.tag = tag
-        Wrapped.made += 1
+# --- senders: the same object for every target and subscriber ---------------------------------
 
 
 class Sender:
     def __init__(self) -> None:
-        self.messages: list[Wrapped] = []
+        self.messages: list[Tag] = []
 
-    def offer_message(self, message: Wrapped) -> None:
+    def offer_message(self, message: Tag) -> None:
         self.messages.append(message)
 
 
-def test_senders_share_one_wrapper_per_tag_and_plain_subscribers_still_get_the_tag() -> None:
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+def test_senders_and_subscribers_are_offered_the_published_objects_themselves() -> None:
+    # One object per tag: what the hub is given is what every target sends and every subscriber
+    # reads (in the relay, the EncodedMessage the ingest made; never a wrapper made per tag here).
+    hub: Hub[Tag] = Hub("main")
     senders = [Sender() for _ in range(6)]
     recorder = Recorder()
     hub.join(recorder)
     for sender in senders:
         assert hub.join_sender(sender) == []
-    Wrapped.made = 0
     tags = [video_header(), audio_header(), keyframe(0), audio(10), inter(33)]
     for tag in tags:
         hub.publish(tag)
-    assert Wrapped.made == len(tags)  # once per tag, not once per target
     for sender in senders:
-        assert [m.tag for m in sender.messages] == tags
-        assert all(m is n for m, n in zip(sender.messages, senders[0].messages, strict=True))
+        assert same_objects(sender.messages, tags)
     assert same_objects(recorder.tags, tags)
     assert hub.senders == tuple(senders) and hub.subscribers == (recorder,)
 
 
-def test_joiners_share_the_wrappers_of_the_init_burst() -> None:
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+def test_joiners_get_the_published_objects_of_the_init_burst() -> None:
+    hub: Hub[Tag] = Hub("main")
     first = Sender()
     hub.join_sender(first)
     meta, vh, ah, k, a, p = metadata(), video_header(), audio_header(), keyframe(0), audio(10), inter(33)
     for tag in (meta, vh, ah, inter(-33), k, a, p):
         hub.publish(tag)
-    Wrapped.made = 0
     burst = hub.join_sender(Sender())
-    assert [m.tag for m in burst] == [meta, vh, ah, k, a, p]
-    assert Wrapped.made == 0  # the wrappers the live fan-out made, not new ones
-    assert [m for m in burst[3:]] == first.messages[4:]
-    again = hub.join_sender(Sender())
-    assert all(x is y for x, y in zip(burst, again, strict=True))
-    assert [m.tag for m in hub.headers()] == [meta, vh, ah]
+    assert same_objects(burst, [meta, vh, ah, k, a, p])
+    assert same_objects(burst[3:], first.messages[4:])  # what the live fan-out sent, not copies
+    assert same_objects(hub.join(Recorder()), burst)
+    assert same_objects(hub.headers(), [meta, vh, ah])
 
 
-def test_the_kept_wrappers_follow_the_state() -> None:
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+def test_the_gop_bound_counts_what_the_state_weighs_each_tag() -> None:
+    # The live stream's tags hold their chunk bytes too (relay/rtmp/encoded.py held_bytes): its
+    # state weighs them so, and a GOP of small frames reaches the bound sooner than its payloads would.
+    state: StreamState[Tag] = StreamState(max_gop_bytes=10_000, weigh=lambda tag: 1000 + len(tag.payload))
+    hub: Hub[Tag] = Hub("main", state)
     hub.join_sender(Sender())
-    vh = video_header()
-    hub.publish(vh)
-    for gop in range(50):
-        hub.publish(keyframe(gop * 2000))
-        for i in range(1, 30):
-            hub.publish(inter(gop * 2000 + i * 33))
-    # One GOP and the header are kept, not the 50 GOPs published.
-    assert len(hub._kept) == 1 + 30
-    hub.publish(video_header(size=30))  # a new header replaces the old one
-    assert len(hub._kept) == 1 + 30 and vh not in [entry[0] for entry in hub._kept.values()]
-
-
-def test_a_hub_without_senders_wraps_nothing_until_one_joins() -> None:
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
-    Wrapped.made = 0
-    vh, k = video_header(), keyframe(0)
-    hub.publish(vh)
-    hub.publish(k)
-    assert Wrapped.made == 0
-    assert [m.tag for m in hub.join_sender(Sender())] == [vh, k]
-    assert Wrapped.made == 2
-
-
-def test_the_gop_bound_counts_the_kept_wrappers() -> None:
-    # The hub keeps a wrapper per GOP tag for joiners (from the first sender on): the state's
-    # bound counts them, so a GOP of small frames reaches it sooner than its payloads would.
-    state = StreamState(max_gop_bytes=10_000)
-    hub: Hub[Wrapped] = Hub("main", state, wrap=Wrapped, wrapper_bytes=lambda tag: 1000 + len(tag.payload))
-    hub.join_sender(Sender())
-    k = keyframe(0, size=100)
-    hub.publish(k)
-    assert state.gop_bytes == tag_weight(k) + KEPT_OVERHEAD + 1000 + 100
+    hub.publish(keyframe(0, size=100))
+    assert state.gop_bytes == 1000 + 100
     for i in range(1, 20):
         hub.publish(inter(i * 33, size=100))
-    # Twenty tags of ~1.5 KB held each passed the bound (their payloads and Tags alone, 5.2 KB, would not):
+    # Twenty tags of 1.1 KB held each passed the bound (their payloads and Tags alone, 5.2 KB, would not):
     # joiners wait for the next keyframe.
     assert state.gop == [] and state.gop_bytes == 0
     hub.publish(keyframe(2000, size=100))
     assert len(state.gop) == 1
-    assert Hub("plain").state.weigh is tag_weight  # a hub that keeps nothing more counts the tags alone
+    assert Hub("plain").state.weigh is tag_weight  # by default, a tag's payload and its object
 
 
 def test_a_sender_leaves() -> None:
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    hub: Hub[Tag] = Hub("main")
     a, b = Sender(), Sender()
     hub.join_sender(a)
     hub.join_sender(b)
@@ -290,7 +248,7 @@ class Follower(Sender):
 
 
 def test_a_follower_reads_the_feed_instead_of_being_offered() -> None:
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    hub: Hub[Tag] = Hub("main")
     follower, offered = Follower(), Sender()
     hub.join_sender(follower)
     hub.join_sender(offered)
@@ -298,21 +256,21 @@ def test_a_follower_reads_the_feed_instead_of_being_offered() -> None:
     tags = [keyframe(0), audio(10), inter(33)]
     for tag in tags:
         hub.publish(tag)
-    assert follower.messages == [] and [m.tag for m in offered.messages] == tags
+    assert follower.messages == [] and same_objects(offered.messages, tags)
     read = hub.read(follower)
-    assert [m.tag for m in read] == tags and all(a is b for a, b in zip(read, offered.messages, strict=True))
+    assert same_objects(read, tags) and same_objects(read, offered.messages)
     assert hub.read(follower) == []
     hub.publish(inter(66))
-    assert [m.tag.timestamp for m in hub.unfollow(follower)] == [66]  # what it had not read
+    assert [m.timestamp for m in hub.unfollow(follower)] == [66]  # what it had not read
     hub.publish(inter(99))
-    assert [m.tag.timestamp for m in follower.messages] == [99]  # offered again
+    assert [m.timestamp for m in follower.messages] == [99]  # offered again
     assert hub.followers == () and hub.feed.messages == []  # nobody follows: nothing kept
 
 
 def test_followers_are_told_at_once_of_headers_and_script_data_repeated_or_not() -> None:
     # The stop/start bug: a header the hub had published in an earlier session was held back
     # from followers, and a target connection that joined before it never got one.
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    hub: Hub[Tag] = Hub("main")
     follower = Follower()
     hub.join_sender(follower)
     follower.position = hub.follow(follower)
@@ -323,11 +281,11 @@ def test_followers_are_told_at_once_of_headers_and_script_data_repeated_or_not()
     assert follower.urgent_calls == 2
     hub.publish(video_header())  # the same configuration again: a new session, a returning publisher
     assert follower.urgent_calls == 3
-    assert [m.tag.kind for m in hub.read(follower)] == [VIDEO, VIDEO, SCRIPT, VIDEO]
+    assert [m.kind for m in hub.read(follower)] == [VIDEO, VIDEO, SCRIPT, VIDEO]
 
 
 def test_leaving_stops_following() -> None:
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    hub: Hub[Tag] = Hub("main")
     follower = Follower()
     hub.join_sender(follower)
     follower.position = hub.follow(follower)
@@ -339,7 +297,7 @@ def test_leaving_stops_following() -> None:
 def test_a_stream_of_script_data_alone_does_not_grow_the_feed() -> None:
     from relay.fanout.hub import TRIM_AT
     from tests.support.tags import script
-    hub: Hub[Wrapped] = Hub("main", wrap=Wrapped)
+    hub: Hub[Tag] = Hub("main")
     follower = Follower()
     hub.join_sender(follower)
     follower.position = hub.follow(follower)

@@ -129,8 +129,8 @@ async def publish(port: int) -> tuple[ClientConnection, asyncio.StreamReader, as
         conn.receive_data(data)
 
 
-def audio(i: int) -> Tag:
-    return Tag(AUDIO, i * 23, bytes((0xAF, 0x01)) + i.to_bytes(4, "big") * 50)
+def audio(i: int) -> EncodedMessage:
+    return EncodedMessage(AUDIO, i * 23, bytes((0xAF, 0x01)) + i.to_bytes(4, "big") * 50)
 
 
 async def run_ingest(write_interval: float) -> tuple[LiveStream, Seen, Ingest, asyncio.Server]:
@@ -178,14 +178,14 @@ async def test_a_publishers_reads_pause_between_slots_and_lose_nothing(batches: 
     live.observers.append(lambda change: idle.set() if change.type == "video.live_stream.idle" else None)
     conn, reader, writer = await publish(port_of(server))
     try:
-        conn.send_message(EncodedMessage(audio(0)), 0)
+        conn.send_message(audio(0), 0)
         writer.write(conn.data_to_send())
         await seen.wait_for(1)
         assert batches[:1] == ["pause"]  # read, then paused until the stream's slot
 
         # Sent while reading is paused: all of it arrives once the slot comes, in order.
         for i in range(1, 40):
-            conn.send_message(EncodedMessage(audio(i)), i * 23)
+            conn.send_message(audio(i), i * 23)
         writer.write(conn.data_to_send())
         await seen.wait_for(40)
         assert [t.payload for t in seen.tags] == [audio(i).payload for i in range(40)]
@@ -209,7 +209,7 @@ async def test_a_publishers_reads_are_not_paused_when_a_target_writes_each_tag_a
     conn, reader, writer = await publish(port_of(server))
     try:
         for i in range(3):
-            conn.send_message(EncodedMessage(audio(i)), i * 23)
+            conn.send_message(audio(i), i * 23)
             writer.write(conn.data_to_send())
             await seen.wait_for(i + 1)
         (protocol,) = listeners.connections

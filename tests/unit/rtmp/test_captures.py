@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from relay import flv
-from relay.rtmp.events import ConnectRequest, Event, Media, PublishEnded, PublishRequest
+from relay.rtmp.encoded import EncodedMessage
+from relay.rtmp.events import ConnectRequest, Event, PublishEnded, PublishRequest
 from relay.rtmp.server import ServerConnection
 from testbed.captures import SOURCES, STREAM_KEY, read_capture
 
@@ -43,18 +44,19 @@ def test_capture_yields_the_source_flv(session: str, step: int | None) -> None:
     assert isinstance(events[1], PublishRequest) and events[1].stream_name == STREAM_KEY
     assert isinstance(events[-1], PublishEnded)
     media = events[2:-1]
-    assert all(isinstance(event, Media) for event in media)
-    assert not any(isinstance(event, Media) for event in events[:2])
+    assert all(isinstance(event, EncodedMessage) for event in media)  # each message is its own event
+    assert not any(isinstance(event, EncodedMessage) for event in events[:2])
 
-    got = [e for e in media if isinstance(e, Media) and e.kind in (flv.AUDIO, flv.VIDEO)]
+    got = [e for e in media if isinstance(e, EncodedMessage) and e.kind in (flv.AUDIO, flv.VIDEO)]
     want = [t for t in tags if t.kind in (flv.AUDIO, flv.VIDEO)]
     assert len(got) == len(want)
     assert [e.kind for e in got] == [t.kind for t in want]
     assert [e.payload for e in got] == [t.payload for t in want]
+    assert [(e.is_keyframe, e.is_header) for e in got] == [(t.is_keyframe, t.is_header) for t in want]
     offsets = {e.timestamp - t.timestamp for e, t in zip(got, want, strict=True)}
     assert len(offsets) == 1, sorted(offsets)[:5]
 
-    scripts = [e for e in media if isinstance(e, Media) and e.kind == flv.SCRIPT]
+    scripts = [e for e in media if isinstance(e, EncodedMessage) and e.kind == flv.SCRIPT]
     assert scripts and all(flv.is_metadata(e.payload) for e in scripts)  # @setDataFrame is gone
     assert len(scripts) == sum(1 for t in tags if t.kind == flv.SCRIPT)
     if session == "librtmp-extts":
@@ -64,7 +66,7 @@ def test_capture_yields_the_source_flv(session: str, step: int | None) -> None:
 
 def test_hevc_capture_is_enhanced_rtmp() -> None:
     events = serve(read_capture("librtmp-hevc-ertmp.c2s"), None)
-    video = [e for e in events if isinstance(e, Media) and e.kind == flv.VIDEO]
+    video = [e for e in events if isinstance(e, EncodedMessage) and e.kind == flv.VIDEO]
     header, first = video[0], video[1]
     assert header.payload[0] & 0x80 and header.payload[1:5] == b"hvc1"  # IsExHeader, FourCC
     assert flv.is_video_sequence_header(header.payload)

@@ -16,7 +16,9 @@ from relay.rtmp import messages as m
 from relay.rtmp.accel import ChunkReader
 from relay.rtmp.chunkreader import RawMessage
 from relay.rtmp.chunkwriter import DEFAULT_CHUNK_SIZE, MAX_CSID, encode_body, encode_header, encode_message
+from relay.rtmp.encoded import EncodedMessage
 from relay.rtmp.errors import LocalProtocolError, RemoteProtocolError
+from tests.support.tags import media_fields
 
 PAYLOAD = bytes(range(256)) * 4  # no 4-byte window of it equals any extended timestamp used below
 
@@ -176,6 +178,39 @@ def test_type_0_resets_the_delta_and_sets_the_stream_id() -> None:
 def test_zero_length_message() -> None:
     data = h("03 | 000007 | 000000 | 12 | 01000000   43 | 000001 | 000002 | 12 | 6566")
     assert read_every_way(data) == [msg(3, 7, 18, 1, b""), msg(3, 8, 18, 1, b"ef")]
+
+
+# --- the published stream's audio and video, made into the connection's events by the reader -------------
+
+def test_the_published_streams_audio_and_video_come_out_as_what_make_media_makes() -> None:
+    # While a publisher is accepted, the server has the reader make its media events itself (one
+    # object per message): audio and video of the published stream only, in one chunk, in several
+    # or empty; everything else stays a RawMessage for the connection to dispatch.
+    key, inter = b"\x17\x01" + PAYLOAD[:100], b"\x27\x01" + PAYLOAD[:300]
+    metadata, command = b"\x02\x00\x0aonMetaData", b"\x02\x00\x07publish"
+    data = b"".join((
+        encode_message(6, 40, m.VIDEO, 1, key, 128),  # one chunk
+        encode_message(6, 80, m.VIDEO, 1, inter, 128),  # three chunks
+        encode_message(4, 50, m.AUDIO, 1, b"", 128),  # empty
+        encode_message(4, 60, m.AUDIO, 2, b"\xaf\x01", 128),  # another message stream
+        encode_message(5, 70, m.DATA_AMF0, 1, metadata, 128),  # data: the connection unwraps it
+        encode_message(3, 0, m.COMMAND_AMF0, 1, command, 128),
+    ))
+    raw = [msg(4, 60, m.AUDIO, 2, b"\xaf\x01"), msg(5, 70, m.DATA_AMF0, 1, metadata),
+           msg(3, 0, m.COMMAND_AMF0, 1, command)]
+    for pieces in ([data], [data[i : i + 1] for i in range(len(data))]):
+        reader = ChunkReader()
+        reader.media_stream_id, reader.make_media = 1, EncodedMessage
+        out: list[object] = []
+        for piece in pieces:
+            reader.feed(piece)
+            while (message := reader.next_message()) is not None:
+                out.append(message)
+        assert media_fields(out) == [(m.VIDEO, 40, key), (m.VIDEO, 80, inter), (m.AUDIO, 50, b""), *raw]
+        assert isinstance(out[0], EncodedMessage) and out[0].is_keyframe and reader.messages_read == 6
+    # Without a media stream (the default, a client's reader, a server not publishing): RawMessages only.
+    assert read_pieces([data]) == [msg(6, 40, m.VIDEO, 1, key), msg(6, 80, m.VIDEO, 1, inter),
+                                   msg(4, 50, m.AUDIO, 1, b""), *raw]
 
 
 # --- timestamps modulo 2^32 ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.flv import Tag
 from relay.rtmp import amf0
 from relay.rtmp import messages as m
 from relay.rtmp.accel import ChunkReader
@@ -24,7 +23,6 @@ from relay.rtmp.events import (
     Connected,
     ConnectRequest,
     Event,
-    Media,
     PublishEnded,
     PublishRequest,
     PublishStarted,
@@ -32,6 +30,7 @@ from relay.rtmp.events import (
 )
 from relay.rtmp.server import ServerConnection
 from relay.rtmp.states import ERROR
+from tests.support.tags import media_fields
 
 KEY = "sk_live_7f3a9c2e41"  # a stream key: never in a repr or an error message
 APP = "live"
@@ -135,7 +134,7 @@ def drain(connection: ServerConnection | ClientConnection) -> list[Event]:
 
 def send(client: ClientConnection, kind: int, timestamp: int, payload: bytes) -> int:
     """Queue one tag as the relay does: encoded once (EncodedMessage), sent at its timestamp."""
-    return client.send_message(EncodedMessage(Tag(kind, timestamp, payload)), timestamp)
+    return client.send_message(EncodedMessage(kind, timestamp, payload), timestamp)
 
 
 def reply(wire_payload: bytes, type_id: int = m.COMMAND_AMF0, csid: int = 3, stream_id: int = 0) -> bytes:
@@ -199,7 +198,7 @@ def test_publish_session(split: Splitter) -> None:
     for kind, timestamp, payload in MEDIA:
         send(pair.client, kind, timestamp, payload)
     pair.pump()
-    assert pair.server_events[2:] == [Media(kind, ts, payload) for kind, ts, payload in MEDIA]
+    assert media_fields(pair.server_events[2:]) == [(kind, ts, payload) for kind, ts, payload in MEDIA]
 
     pair.client.unpublish()
     pair.pump()
@@ -218,9 +217,9 @@ def test_script_data_is_wrapped_on_the_wire_and_unwrapped_on_the_server() -> Non
     sent = pair.c2s.of_type(m.DATA_AMF0)
     assert [x.payload for x in sent] == [amf0.encode("@setDataFrame") + METADATA]
     assert amf0.decode(sent[0].payload)[:2] == ["@setDataFrame", "onMetaData"]
-    assert pair.server_events[-1] == Media(18, 0, METADATA)
-    assert EncodedMessage(Tag(m.DATA_AMF0, 0, METADATA)).length == len(sent[0].payload)
-    assert EncodedMessage(Tag(m.VIDEO, 0, AVC_INTER)).length == len(AVC_INTER)  # media goes unwrapped
+    assert media_fields(pair.server_events[-1:]) == [(18, 0, METADATA)]
+    assert EncodedMessage(m.DATA_AMF0, 0, METADATA).length == len(sent[0].payload)
+    assert EncodedMessage(m.VIDEO, 0, AVC_INTER).length == len(AVC_INTER)  # media goes unwrapped
 
 
 def test_media_goes_on_the_publish_stream_and_its_own_chunk_streams() -> None:
@@ -278,13 +277,13 @@ def test_multi_segment_app_round_trips() -> None:
 
 def test_messages_encoded_once_arrive_unchanged_at_every_target() -> None:
     # The fan-out encodes a tag's chunked body once (EncodedMessage) and each target adds its header.
-    messages = [EncodedMessage(Tag(kind, timestamp, payload)) for kind, timestamp, payload in MEDIA]
+    messages = [EncodedMessage(kind, timestamp, payload) for kind, timestamp, payload in MEDIA]
     stamps = [timestamp for _kind, timestamp, _payload in MEDIA]
     pairs = [Pair().publish() for _ in range(2)]
     for pair in pairs:
         pair.client.send_encoded(messages, stamps)
         pair.pump()
-        assert pair.server_events[2:] == [Media(k, ts, p) for k, ts, p in MEDIA]
+        assert media_fields(pair.server_events[2:]) == [(k, ts, p) for k, ts, p in MEDIA]
 
 
 def test_aggregate_message_is_split_into_media() -> None:
@@ -297,10 +296,10 @@ def test_aggregate_message_is_split_into_media() -> None:
     pair = Pair().publish()
     aggregate = sub(m.VIDEO, 500, AVC_INTER) + sub(m.AUDIO, 520, AAC_FRAME) + sub(m.VIDEO, 533, AVC_INTER)
     pair.server.receive_data(encode_message(6, 1000, m.AGGREGATE, 1, aggregate, 4096))
-    assert drain(pair.server) == [
-        Media(m.VIDEO, 1000, AVC_INTER),
-        Media(m.AUDIO, 1020, AAC_FRAME),
-        Media(m.VIDEO, 1033, AVC_INTER),
+    assert media_fields(drain(pair.server)) == [
+        (m.VIDEO, 1000, AVC_INTER),
+        (m.AUDIO, 1020, AAC_FRAME),
+        (m.VIDEO, 1033, AVC_INTER),
     ]
     pair.server.receive_data(encode_message(6, 2000, m.AGGREGATE, 1, aggregate[:-10], 4096))
     with pytest.raises(RemoteProtocolError):
@@ -455,7 +454,23 @@ def test_set_chunk_size_and_abort_from_the_peer() -> None:
         + encode_message(6, 50, m.VIDEO, 1, AVC_INTER, 128)
     )
     server.receive_data(data)
-    assert drain(server) == [Media(m.VIDEO, 50, AVC_INTER)]
+    assert media_fields(drain(server)) == [(m.VIDEO, 50, AVC_INTER)]
+
+
+def test_media_is_an_event_only_on_the_published_stream_while_publishing() -> None:
+    # The reader makes the published stream's media into events itself (one object per message):
+    # it must do so exactly while the connection publishes, and only for the stream it publishes.
+    pair = Pair().publish()
+    server = pair.server
+    chunk_size = pair.client.out_chunk_size  # what the server reads at
+    video = encode_message(6, 40, m.VIDEO, 1, AVC_INTER, chunk_size)
+    server.receive_data(video + encode_message(6, 50, m.VIDEO, 2, AVC_INTER, chunk_size))  # stream 2: not published
+    assert media_fields(drain(server)) == [(m.VIDEO, 40, AVC_INTER)]
+    pair.client.unpublish()
+    pair.pump()
+    assert pair.server_events[-1] == PublishEnded("FCUnpublish") and server.state == "CONNECTED"
+    server.receive_data(video)  # after the publisher stopped, its media goes nowhere
+    assert drain(server) == []
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -502,7 +517,7 @@ def test_sending_media_before_publishing_raises() -> None:
     with pytest.raises(LocalProtocolError):
         send(client, m.AUDIO, 0, AAC_FRAME)
     with pytest.raises(LocalProtocolError):
-        client.send_encoded([EncodedMessage(Tag(m.AUDIO, 0, AAC_FRAME))], [0])
+        client.send_encoded([EncodedMessage(m.AUDIO, 0, AAC_FRAME)], [0])
     pair = Pair(on_publish=lambda server: None)
     pair.pump()
     assert pair.client.state == "PUBLISH_SENT"
@@ -641,4 +656,4 @@ def test_any_media_arrives_unchanged(media: list[tuple[int, int, bytes]], chunk_
     for kind, timestamp, payload in media:
         send(pair.client, kind, timestamp, payload)
     pair.pump()
-    assert pair.server_events[2:] == [Media(kind, ts, payload) for kind, ts, payload in media]
+    assert media_fields(pair.server_events[2:]) == [(kind, ts, payload) for kind, ts, payload in media]

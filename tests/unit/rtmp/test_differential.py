@@ -3,7 +3,8 @@
 The reader: the recorded publisher sessions (tests/fixtures/captures) cut into reads of every
 size Hypothesis picks, well-formed chunk streams of any header type, chunk size and timestamp,
 and the same streams with bytes changed or arbitrary bytes: both readers must give the same
-messages, the same error (type and text) at the same point, and the same counters.
+messages, the same error (type and text) at the same point, and the same counters, with and
+without a published stream whose audio and video the reader makes into events itself.
 The send path: the same messages at the same timestamps must give the same bytes.
 """
 
@@ -29,15 +30,23 @@ HANDSHAKE = 1 + 1536 + 1536  # C0 C1 C2: what a publisher sends before its first
 Reader = Callable[..., chunkreader.ChunkReader]
 
 
-def run(make: Reader, pieces: Iterable[bytes], **limits: int) -> list[object]:
+def made(kind: int, timestamp: int, payload: bytes) -> tuple[str, int, int, bytes]:
+    """The published stream's media as both readers make it here: a value that compares by its fields."""
+    return ("media", kind, timestamp, payload)
+
+
+def run(make: Reader, pieces: Iterable[bytes], media_stream: int = -1, **limits: int) -> list[object]:
     """Everything a reader says about the pieces: messages, the error that stops it, its counters."""
     reader = make(**limits)
+    reader.media_stream_id, reader.make_media = media_stream, made  # type: ignore[assignment]
     out: list[object] = []
     try:
         for piece in pieces:
             reader.feed(piece)
             while (msg := reader.next_message()) is not None:
                 out.append(msg)
+                if not isinstance(msg, chunkreader.RawMessage):
+                    continue
                 if msg.type_id == m.SET_CHUNK_SIZE:
                     reader.set_chunk_size(m.SetChunkSize.from_payload(msg.payload).size)
                 elif msg.type_id == m.ABORT:
@@ -50,10 +59,13 @@ def run(make: Reader, pieces: Iterable[bytes], **limits: int) -> list[object]:
     return out
 
 
-def same(pieces: list[bytes], **limits: int) -> list[object]:
-    want = run(chunkreader.ChunkReader, pieces, **limits)
-    assert run(_speedups.ChunkReader, pieces, **limits) == want
+def same(pieces: list[bytes], media_stream: int = -1, **limits: int) -> list[object]:
+    want = run(chunkreader.ChunkReader, pieces, media_stream, **limits)
+    assert run(_speedups.ChunkReader, pieces, media_stream, **limits) == want
     return want
+
+
+_media_stream = st.sampled_from([-1, 0, 1])  # none, or one of the message streams the streams below use
 
 
 def cut(data: bytes, sizes: list[int]) -> list[bytes]:
@@ -76,13 +88,17 @@ def test_captures_whole_and_byte_by_byte(session: str) -> None:
     messages = same([stream])
     assert sum(isinstance(x, chunkreader.RawMessage) for x in messages) > 100
     same(cut(stream[:40_000], [1]))
+    media = same([stream], media_stream=1)  # the stream a publisher publishes on
+    assert sum(x[0] == "media" for x in media if isinstance(x, tuple)) > 100
+    same(cut(stream[:40_000], [1]), media_stream=1)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(session=st.sampled_from(list(SOURCES)), sizes=st.lists(st.integers(1, 20_000), min_size=1, max_size=8))
-def test_captures_in_reads_of_any_size(session: str, sizes: list[int]) -> None:
+@given(session=st.sampled_from(list(SOURCES)), sizes=st.lists(st.integers(1, 20_000), min_size=1, max_size=8),
+       media_stream=_media_stream)
+def test_captures_in_reads_of_any_size(session: str, sizes: list[int], media_stream: int) -> None:
     stream = read_capture(f"{session}.c2s")[HANDSHAKE:]
-    same(cut(stream, sizes))
+    same(cut(stream, sizes), media_stream)
 
 
 # Well-formed streams: messages on a few chunk streams, each header of any type the previous
@@ -124,10 +140,10 @@ def stream_of(spec: list[tuple[int, int, int, int, int, int]], chunk_size: int) 
 
 @settings(max_examples=200, deadline=None)
 @given(spec=st.lists(_message, max_size=12), chunk_size=st.sampled_from([128, 129, 1000, 4096, 65536]),
-       sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=6))
+       sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=6), media_stream=_media_stream)
 def test_well_formed_streams(spec: list[tuple[int, int, int, int, int, int]], chunk_size: int,
-                             sizes: list[int]) -> None:
-    same(cut(stream_of(spec, chunk_size), sizes))
+                             sizes: list[int], media_stream: int) -> None:
+    same(cut(stream_of(spec, chunk_size), sizes), media_stream)
 
 
 @settings(max_examples=300, deadline=None)
@@ -137,20 +153,23 @@ def test_well_formed_streams(spec: list[tuple[int, int, int, int, int, int]], ch
        limits=st.fixed_dictionaries({}, optional={"max_message_size": st.integers(0, 3000),
                                                   "max_pending_bytes": st.integers(0, 20_000),
                                                   "max_messages": st.integers(0, 5),
-                                                  "max_chunk_size": st.integers(128, 5000)}))
+                                                  "max_chunk_size": st.integers(128, 5000)}),
+       media_stream=_media_stream)
 def test_damaged_streams(spec: list[tuple[int, int, int, int, int, int]], chunk_size: int,
-                         changes: list[tuple[int, int]], sizes: list[int], limits: dict[str, int]) -> None:
+                         changes: list[tuple[int, int]], sizes: list[int], limits: dict[str, int],
+                         media_stream: int) -> None:
     data = bytearray(stream_of(spec, chunk_size))
     for where, value in changes:
         if data:
             data[where % len(data)] = value
-    same(cut(bytes(data), sizes), **limits)
+    same(cut(bytes(data), sizes), media_stream, **limits)
 
 
 @settings(max_examples=300, deadline=None)
-@given(data=st.binary(max_size=600), sizes=st.lists(st.integers(1, 64), min_size=1, max_size=4))
-def test_arbitrary_bytes(data: bytes, sizes: list[int]) -> None:
-    same(cut(data, sizes))
+@given(data=st.binary(max_size=600), sizes=st.lists(st.integers(1, 64), min_size=1, max_size=4),
+       media_stream=_media_stream)
+def test_arbitrary_bytes(data: bytes, sizes: list[int], media_stream: int) -> None:
+    same(cut(data, sizes), media_stream)
 
 
 def test_bytearray_and_memoryview_reads() -> None:
@@ -179,19 +198,19 @@ def sent(queue: Callable[..., int], messages: list[encoded.EncodedMessage], stam
        stamps=st.lists(st.one_of(st.integers(0, 2**33), st.integers(-(2**33), -1)), min_size=10, max_size=10),
        chunk_size=st.sampled_from([128, 1000, 4096, 2**31 - 1]), stream_id=st.integers(1, 2**32 - 1))
 def test_send_path_bytes(tags: list[tuple[int, int]], stamps: list[int], chunk_size: int, stream_id: int) -> None:
-    messages = [encoded.EncodedMessage(flv.Tag(kind, 0, bytes(i % 251 for i in range(size)))) for kind, size in tags]
+    messages = [encoded.EncodedMessage(kind, 0, bytes(i % 251 for i in range(size))) for kind, size in tags]
     stamps = stamps[: len(messages)]
     want = sent(encoded.queue_encoded, messages, stamps, chunk_size, stream_id)
     # Fresh messages for the twin too: the body cache must be built the same way, not only read.
-    twins = [encoded.EncodedMessage(message.tag) for message in messages]
+    twins = [encoded.EncodedMessage(message.kind, message.timestamp, message.payload) for message in messages]
     assert sent(_speedups.queue_encoded, twins, stamps, chunk_size, stream_id) == want
     assert sent(_speedups.queue_encoded, messages, stamps, chunk_size, stream_id) == want  # bodies cached
 
 
 def test_send_path_captures_and_unsendable() -> None:
     tags = flv.read_tags(read_capture(SOURCES["ffmpeg-h264"]))
-    messages = [encoded.EncodedMessage(tag) for tag in tags]
-    messages.append(encoded.EncodedMessage(flv.Tag(flv.VIDEO, 0, bytes(0x1000000))))  # past 24 bits: skipped
+    messages = [encoded.EncodedMessage(tag.kind, tag.timestamp, tag.payload) for tag in tags]
+    messages.append(encoded.EncodedMessage(flv.VIDEO, 0, bytes(0x1000000)))  # past 24 bits: skipped
     stamps = [tag.timestamp + 0xFFFF00 for tag in tags] + [5]  # crosses into extended timestamps
     want = sent(encoded.queue_encoded, messages, stamps, 4096, 1)
     assert sent(_speedups.queue_encoded, messages, stamps, 4096, 1) == want

@@ -29,7 +29,7 @@ async def started(network: FakeNetwork, logs: list[dict[str, Any]]) -> AsyncIter
     async def start(hub: Hub[EncodedMessage] | None = None, **config: Any) -> tuple[Target, Hub[EncodedMessage],
                                                                                      FakeTransport]:
         if hub is None:
-            hub = Hub("studio", wrap=EncodedMessage)
+            hub = Hub("studio")
             for tag in HEADERS:
                 hub.publish(tag)
         target = Target("studio", target_config(**config), hub)

@@ -128,7 +128,7 @@ async def target(network: FakeNetwork) -> AsyncIterator[Callable[..., Any]]:
     targets: list[Target] = []
 
     async def start(**config: Any) -> tuple[Target, FakeTransport]:
-        hub: Hub[EncodedMessage] = Hub("studio", wrap=EncodedMessage)
+        hub: Hub[EncodedMessage] = Hub("studio")
         for tag in (metadata(), video_header(), audio_header()):
             hub.publish(tag)
         t = Target("studio", target_config(**config), hub)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from relay.fanout.hub import Hub
-from relay.flv import VIDEO, Tag
+from relay.flv import VIDEO
 from relay.rtmp.encoded import EncodedMessage
 from relay.runtime.logs import PEER_TEXT_LIMIT
 from relay.targets.logpolicy import TargetLogPolicy
@@ -33,7 +33,7 @@ async def test_enhanced_rtmp_is_decided_at_each_connect(started: Started, networ
     # RTMP), the next connect (here the switch of a reconnect request) announces it.
     _target, hub, transport = await started(write_interval=0.05)
     assert transport.connect_properties is not None and "fourCcList" not in transport.connect_properties
-    hub.publish(Tag(VIDEO, 40, b"\x90hvc1" + bytes(30)))  # IsExHeader | keyframe | SequenceStart
+    hub.publish(EncodedMessage(VIDEO, 40, b"\x90hvc1" + bytes(30)))  # IsExHeader | keyframe | SequenceStart
     transport.send_status(RECONNECT_REQUEST)
     second = await network.wait_opened(2)
     assert second.connect_properties is not None and "hvc1" in second.connect_properties["fourCcList"]
@@ -41,7 +41,7 @@ async def test_enhanced_rtmp_is_decided_at_each_connect(started: Started, networ
 
 async def test_enhanced_rtmp_always_and_never(started: Started) -> None:
     _target, _hub, always = await started(write_interval=0.05, enhanced_rtmp="always")
-    hub: Hub[EncodedMessage] = Hub("studio", wrap=EncodedMessage)
+    hub: Hub[EncodedMessage] = Hub("studio")
     hub.state.publisher_enhanced = True  # the publisher's connect declared Enhanced RTMP
     for tag in HEADERS:
         hub.publish(tag)
@@ -87,7 +87,7 @@ async def test_the_platforms_words_lose_the_key_and_are_cut_before_a_log_line_or
 
 
 async def test_a_target_that_keeps_failing_warns_once_then_summarises(logs: list[dict[str, Any]]) -> None:
-    target = Target("studio", target_config(), Hub("studio", wrap=EncodedMessage))
+    target = Target("studio", target_config(), Hub("studio"))
     target.log_policy = TargetLogPolicy(summary_interval=0.0)  # a summary at every failure after the first
     target._handle(START)
     for i in range(3):
