@@ -1,9 +1,9 @@
 """A publisher's reads, once per write interval (relay/ingest/readbatch.py).
 
 First the batcher alone, on the write ticker's fake clock; then a real ingest listener on
-a real socket, with the project's ClientConnection as the publisher: reading pauses
-after a read that emptied the socket, resumes at the live stream's slot, and every tag
-arrives, in order, whatever was sent while it was paused.
+a real socket, with the project's ClientConnection as the publisher: its input is held
+(in the kernel, relay/ingest/rcvhold.py) after a read that emptied the socket, let go at
+the live stream's slot, and every tag arrives, in order, whatever was sent while it was held.
 """
 
 from __future__ import annotations
