@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from testbed.ffmpeg import FfmpegListener, FfmpegProcess, start_publish
@@ -30,6 +31,17 @@ _BIND_ATTEMPTS = 3  # a free port can be taken by someone else between our probe
 # never time (a test that must bound work counts it: tests/unit/rtmp/test_hostile_input.py).
 settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Whatever logging configuration a test sets up (the level, the stream, console or JSON) ends with it:
+    a test that captures debug lines must not depend on which tests its worker ran before."""
+    from relay.runtime import logs
+    saved, console = structlog.get_config(), logs._console
+    yield
+    structlog.configure(**saved)
+    logs._console = console
 
 
 @pytest.fixture(scope="session")
