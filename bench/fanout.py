@@ -427,7 +427,7 @@ def run_one(system_name: str, n: int, args: argparse.Namespace, run_dir: Path) -
         elif system_name == "relay-pure":
             system = RelaySystem(workdir, "relay-pure", args.relay_write_interval, pure=True)
         elif system_name == "relay-base":
-            system = RelaySystem(workdir, "relay-base", args.relay_write_interval, tree=args.base_tree)
+            system = RelaySystem(workdir, "relay-base", args.relay_write_interval, tree=args.base_tree.resolve())
         elif system_name == "nginx":
             system = NginxSystem(workdir, stat=slow)
         else:
@@ -856,6 +856,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if ("relay-base" in args.systems) != (args.base_tree is not None):
         ap.error("relay-base and --base-tree go together")
+    if args.base_tree is not None and not list(args.base_tree.glob("relay/*/_speedups*.so")):
+        ap.error(f"{args.base_tree} has no compiled twins (relay/*/_speedups*.so): build or copy them there, "
+                 "or relay-base would run the pure-Python path")
     if args.baseline and "direct" not in args.systems:
         args.systems.append("direct")
     if args.scenario == "slow-target" and "direct" in args.systems:

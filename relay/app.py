@@ -275,7 +275,7 @@ def _check_fd_limit(config: RelayConfig) -> None:
         fields["raised_from"] = limit.before
     log.info("fd_limit", **fields)
     targets = sum(len(ls.simulcast_targets) for ls in config.live_streams)
-    needed = needed_fds(config.server.limits.max_connections, targets)
+    needed = needed_fds(config.server.limits.max_connections, targets, len(config.live_streams))
     if limit.soft < needed:
         log.warning("fd_limit_low", soft=limit.soft, needed=needed,
                     reason="server.limits.max_connections and the targets can need more file descriptors; "

@@ -44,8 +44,8 @@ class Fed(Protocol):
 class Intake:
     """A connection's backlog of reads not yet fed, and the reasons its reading is paused."""
 
-    __slots__ = ("budget", "loop", "backlog", "paused_for", "transport", "receive_hold", "_continuing",
-                 "reading_since")
+    __slots__ = ("budget", "loop", "backlog", "paused_for", "transport", "receive_hold", "_hold_tried",
+                 "_continuing", "reading_since")
 
     def __init__(self, budget: IterationBudget, loop: asyncio.AbstractEventLoop) -> None:
         # No reference to the connection (it is passed in): a cycle would outlive it until
@@ -57,7 +57,8 @@ class Intake:
         # When reading last started again after we paused it: a peer's silence before it is ours.
         self.reading_since = float("-inf")
         self.transport: asyncio.Transport | None = None  # set when the connection is made
-        self.receive_hold: ReceiveHold | None = None  # plain TCP: set when the connection is made
+        self.receive_hold: ReceiveHold | None = None  # made at a publisher's first hold() (rcvhold.py)
+        self._hold_tried = False
         self._continuing = False
 
     def add(self, owner: Fed, data: bytes) -> None:
@@ -97,13 +98,22 @@ class Intake:
 
     @property
     def held(self) -> bool:
-        """Input is held in the kernel (hold()): not read, though the transport is not paused."""
+        """Input is held in the kernel (hold()): read only once HOLD_BYTES wait, though the transport is not paused."""
         return self.receive_hold is not None and self.receive_hold.held
 
     def hold(self) -> None:
-        """Read nothing until release(), in the kernel where the socket allows it, else by pausing."""
+        """Read nothing until release() (in the kernel where the socket allows it: unless HOLD_BYTES wait,
+        rcvhold.py), else by pausing."""
+        if not self._hold_tried and self.transport is not None:
+            self._hold_tried = True  # once: a socket that cannot hold is paused from then on
+            self.receive_hold = ReceiveHold.of(self.transport)
         if self.receive_hold is None or not self.receive_hold.hold():
             self.pause("batch")
+
+    def close(self) -> None:
+        """The connection is over: let go of the hold's descriptor."""
+        if self.receive_hold is not None:
+            self.receive_hold.close()
 
     def release(self) -> None:
         """Read again, from now (undoes hold())."""

@@ -31,7 +31,6 @@ from relay.addresses import address_key
 from relay.ingest.admission import Admission, PeerLogBudget
 from relay.ingest.deadlines import DeadlineState, expired, next_deadline
 from relay.ingest.intake import Intake
-from relay.ingest.rcvhold import ReceiveHold
 from relay.ingest.replyflow import ReplyFlow
 from relay.ingest.session import IngestSession
 from relay.live.stream import LiveStream
@@ -115,7 +114,6 @@ class IngestProtocol(asyncio.Protocol):
                 return
             self._admitted = True
         self.transport = self.intake.transport = transport
-        self.intake.receive_hold = ReceiveHold.of(transport)
         # For RTMPS, the RTMP handshake's deadline starts when the TLS handshake is done.
         self._handshake_from = self.loop.time()
         self.flow = ReplyFlow(transport, self.limits.max_output_bytes, self.loop)
@@ -170,8 +168,7 @@ class IngestProtocol(asyncio.Protocol):
         if self.flow is not None:
             self.flow.cancel()
         self.release_admission()
-        if self.intake.receive_hold is not None:
-            self.intake.receive_hold.close()
+        self.intake.close()
         if self.transport is None:
             return  # refused at admission, or a TLS connection lost before it was handed over
         self.settings.connections.discard(self)

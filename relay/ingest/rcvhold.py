@@ -20,9 +20,10 @@ Raising the mark also lets the kernel grow the socket's receive buffer to hold i
 HOLD_BYTES, capped at half of net.ipv4.tcp_rmem's maximum); receive autotuning grows it
 further for a fast publisher far away, as before.
 
-Plain TCP only (a TLS transport's reads are records, and batching is plain TCP's alone).
-Where the option cannot be set, `ReceiveHold.of` gives None and the caller pauses the
-transport instead. The hold sets the option through a duplicate of the socket's
+Plain TCP on Linux only (a TLS transport's reads are records, and batching is plain TCP's
+alone; elsewhere lowering the mark need not wake the poller). Where the option cannot be
+set, `ReceiveHold.of` gives None and the caller pauses the transport instead. A hold is
+made for a publisher's first batch, never for a stranger: it costs a descriptor. The hold sets the option through a duplicate of the socket's
 descriptor, its own to close (uvloop's transport socket makes a socket object and asks
 the kernel for its name at every call; closing a socket object made on the transport's
 own descriptor could close another connection's that reused the number).
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 
 #: While held, the socket reads only once this much waits: ~4 intervals of a 4.4 Mbit/s
 #: stream, a fifth of one of a 50 Mbit/s stream (read early, a few times per interval).
@@ -51,15 +53,22 @@ class ReceiveHold:
     @classmethod
     def of(cls, transport: asyncio.BaseTransport) -> ReceiveHold | None:
         """A hold on the transport's socket, or None (TLS, not TCP, or the option refused)."""
+        if not sys.platform.startswith("linux"):
+            return None  # elsewhere lowering the mark may not wake the poller: data could wait for the next packet
         if transport.get_extra_info("sslcontext") is not None or transport.get_extra_info("ssl_object") is not None:
             return None
         sock = transport.get_extra_info("socket")
         if sock is None or getattr(sock, "type", None) != socket.SOCK_STREAM:
             return None
         try:
-            own = socket.socket(fileno=os.dup(sock.fileno()))
+            fd = os.dup(sock.fileno())
         except OSError:
             return None  # out of descriptors: pausing does without one
+        try:
+            own = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            return None
         try:
             own.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)  # the default: proves the option is there
         except OSError:

@@ -16,7 +16,9 @@ everything that arrived meanwhile, and the targets that follow the feed write it
 once. A tag then waits at most one interval in all, as before: in the kernel, not in the
 hub. A read of READ_LARGE bytes or more may have left data behind (a high bitrate): the
 socket is read again before pausing. The kernel's receive buffer grows by itself under
-this pattern (Linux autotuning; 50 Mbit/s read every 100 ms never held the sender back).
+this pattern (Linux autotuning; 50 Mbit/s read every 100 ms never held the sender back,
+bench/readpause.py); a held socket is read early once HOLD_BYTES wait (rcvhold.py), so a
+publisher faster than 20 Mbit/s is read more than once per interval.
 
 Plain TCP only: a TLS transport's reads are the TLS layer's records, and say nothing of
 what the socket still holds.
@@ -37,7 +39,7 @@ class Batched(Protocol):
     """The connection whose reads are batched."""
 
     def pause_batch(self) -> None:
-        """Stop reading until resume_batch()."""
+        """Stop reading until resume_batch() (a held socket is still read once HOLD_BYTES wait: rcvhold.py)."""
 
     def resume_batch(self) -> None:
         """Read again (the slot came)."""

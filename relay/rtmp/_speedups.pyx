@@ -161,7 +161,7 @@ cdef class ChunkReader:
             stream.received = 0
 
     def next_message(self):
-        """The next complete message, or None when more bytes are needed."""
+        """The next complete message (the published stream's media as its event), or None when more bytes are needed."""
         cdef long steps = 0
         while True:
             steps += 1

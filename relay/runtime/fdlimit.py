@@ -57,9 +57,10 @@ def raise_nofile_limit(raise_soft: bool = True) -> NofileLimit:
     return NofileLimit(before, soft, hard)
 
 
-def needed_fds(max_connections: int, targets: int) -> int:
-    """File descriptors the config can need at once: ingest connections, targets, the rest."""
-    return max_connections + 2 * targets + BASE_FDS
+def needed_fds(max_connections: int, targets: int, live_streams: int = 0) -> int:
+    """File descriptors the config can need at once: ingest connections, a second one per publisher (its
+    held batch, relay/ingest/rcvhold.py), targets, the rest."""
+    return max_connections + live_streams + 2 * targets + BASE_FDS
 
 
 def _nr_open() -> int:

@@ -425,19 +425,28 @@ async def test_cut_off_ends_the_session_without_a_reconnect_window(ingest_server
     assert ended["clean"] is True and "stream key was changed" in ended["reason"]
 
 
-async def test_a_publisher_is_silent_only_while_the_relay_reads_it(ingest_server: HarnessFactory) -> None:
-    # While the relay holds a publisher's input itself (a read batch, the loop's budget), its
-    # silence is the relay's own: the idle deadline counts from when the relay reads again.
+@pytest.mark.parametrize("way", ["paused", "held"])
+async def test_a_publisher_is_silent_only_while_the_relay_reads_it(ingest_server: HarnessFactory, way: str) -> None:
+    # While the relay holds a publisher's input itself (a read batch, in the kernel or by pausing;
+    # the loop's budget), its silence is the relay's own: the idle deadline counts from when the
+    # relay reads again.
     harness = await ingest_server(idle_timeout=1.0)
     reader, writer, event = await publish(harness.port, INGEST_KEY)
     assert isinstance(event, PublishStarted)
     (protocol,) = harness.ingest.connections
-    protocol.intake.pause("batch")
+    if way == "held":
+        protocol.intake.hold()
+        assert protocol.intake.held and not protocol.intake.paused_for
+    else:
+        protocol.intake.pause("batch")
     waited = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().call_later(2.5, waited.set_result, None)  # 2.5 idle_timeouts, held by us
     await waited
     assert harness.live.publisher is not None and not harness.events("ingest_timeout")
-    protocol.intake.resume("batch")  # reading again, and the publisher says nothing: now it is silent
+    if way == "held":
+        protocol.intake.release()  # reading again, and the publisher says nothing: now it is silent
+    else:
+        protocol.intake.resume("batch")
     assert await closed_by_server(reader, timeout=10)
     (timeout,) = harness.events("ingest_timeout")
     assert "no data from the publisher" in timeout["reason"]

@@ -81,6 +81,7 @@ def run(make_loop: Callable[[], asyncio.AbstractEventLoop],
         try:
             await test(reader, hold, client)
         finally:
+            hold.close()
             client.close()
             if reader.transport is not None:
                 reader.transport.close()

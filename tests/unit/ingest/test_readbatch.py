@@ -191,12 +191,14 @@ async def test_a_publishers_reads_pause_between_slots_and_lose_nothing(batches: 
         assert [t.payload for t in seen.tags] == [audio(i).payload for i in range(40)]
         assert batches[:3] == ["pause", "resume", "pause"]  # the slot came, the rest was read in a batch
         (protocol,) = listeners.connections
+        # Held in the kernel, not paused: the transport reads on (rcvhold.py; Linux).
+        assert protocol.intake.receive_hold is not None and "batch" not in protocol.intake.paused_for
 
         # Unpublishing ends the batching: the connection reads as data comes.
         conn.unpublish()
         writer.write(conn.data_to_send())
         await asyncio.wait_for(idle.wait(), WAIT)
-        assert protocol.live is None and "batch" not in protocol.intake.paused_for
+        assert protocol.live is None and not protocol.intake.held and "batch" not in protocol.intake.paused_for
     finally:
         writer.close()
         server.close()
@@ -214,6 +216,7 @@ async def test_a_publishers_reads_are_not_paused_when_a_target_writes_each_tag_a
             await seen.wait_for(i + 1)
         (protocol,) = listeners.connections
         assert batches == [] and not protocol.intake.paused_for
+        assert protocol.intake.receive_hold is None  # never held: no descriptor of its own either
     finally:
         writer.close()
         server.close()

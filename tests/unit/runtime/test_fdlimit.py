@@ -41,3 +41,4 @@ def test_systemd_is_recognised_by_its_invocation_id() -> None:
 
 def test_what_the_config_can_need() -> None:
     assert needed_fds(256, 6) > 256 + 6
+    assert needed_fds(256, 6, live_streams=4) == needed_fds(256, 6) + 4  # a publisher's held batch: a second one
