@@ -32,6 +32,7 @@ from typing import Protocol
 
 from relay.addresses import address_key
 from relay.config import IngestLimits
+from relay.runtime.linebudget import LineBudget
 from relay.runtime.logs import get_logger
 
 #: How long an address that guessed keys is refused, in seconds ("refused for a minute").
@@ -207,43 +208,15 @@ class Admission:
         self._refused_from.clear()
 
 
-class PeerLogBudget:
+class PeerLogBudget(LineBudget):
     """At most `per_second` warning lines a second about peers that never published; the rest summed.
 
     A peer that fails before publishing (garbage, a timeout, a wrong key) is worth a line,
     but a thousand such peers are worth one line that says a thousand.
     """
 
+    __slots__ = ()
+
     def __init__(self, per_second: int = 10, clock: Callable[[], float] | None = None) -> None:
-        self.per_second = per_second
-        self._clock = clock or asyncio.get_running_loop().time
-        self._window_start = float("-inf")
-        self._used = 0
-        self.suppressed: Counter[str] = Counter()
-        self._flush: asyncio.TimerHandle | None = None
-        self.log = get_logger()
-
-    def allow(self, event: str) -> bool:
-        """True if a line for `event` may be written now; else it is counted for the summary."""
-        now = self._clock()
-        if now - self._window_start >= 1.0:
-            self._window_start = now
-            self._used = 0
-        if self._used < self.per_second:
-            self._used += 1
-            return True
-        self.suppressed[event] += 1
-        if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(1.0, self.flush_log)
-        return False
-
-    def flush_log(self) -> None:
-        """Write the summary of suppressed lines (if any)."""
-        if self._flush is not None:
-            self._flush.cancel()
-            self._flush = None
-        if self.suppressed:
-            self.log.warning("ingest_log_suppressed", lines=sum(self.suppressed.values()),
-                             events=dict(self.suppressed), interval_s=1.0,
-                             reason="too many peers failing before they publish")
-            self.suppressed.clear()
+        super().__init__(per_second, "ingest_log_suppressed", "too many peers failing before they publish",
+                         clock, get_logger())

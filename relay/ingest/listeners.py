@@ -97,4 +97,4 @@ class Ingest:
         for conn in list(self.connections):
             conn.close()
         self.settings.admission.flush_log()
-        self.settings.log_budget.flush_log()
+        self.settings.log_budget.flush()

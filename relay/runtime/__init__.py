@@ -8,9 +8,10 @@ sdnotify.py. At start the process raises its open-file limit (fdlimit.py), sets 
 garbage collector for a long-running server (gcpolicy.py), and after bursts of
 connections gives freed memory back (memtrim.py). Untrusted input (a stranger on the
 ingest, any platform's server) is fed in slices against a share of each loop iteration
-(workbudget.py), so no peer's flood holds the loop. Logs are structlog, set up once
-(logs.py), with every key scrubbed.
+(workbudget.py), so no peer's flood holds the loop, and the lines a flood makes us log
+are rate-limited and summed (linebudget.py). Logs are structlog, set up once (logs.py),
+with every key scrubbed.
 
-Modules: writetick.py, loopmonitor.py, sdnotify.py, logs.py, fdlimit.py, gcpolicy.py, memtrim.py,
-workbudget.py.
+Modules: writetick.py, loopmonitor.py, sdnotify.py, logs.py, linebudget.py, fdlimit.py, gcpolicy.py,
+memtrim.py, workbudget.py.
 """

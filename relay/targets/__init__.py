@@ -17,7 +17,7 @@ platform's messages); flow control (flowcontrol.py) pauses a target whose platfo
 slowly without slowing anybody else, and fails it when it stops reading. What a platform
 sends back is untrusted: it is fed to the connection in slices within a share of each loop
 iteration, and not at all while the platform does not read (intake.py), and the lines it can
-make us log are rate-limited (platformlog.py). Failures are told in an operator's words
+make us log are rate-limited (a LineBudget per target, relay/runtime/linebudget.py). Failures are told in an operator's words
 (reasons.py).
 
 Imports point one way: supervisor.py -> switch.py -> writer.py -> link.py; the switch
@@ -32,6 +32,5 @@ Modules:
 - link.py: one client connection (and the Enhanced RTMP reconnect request's endpoint);
 - flowcontrol.py: paused or writable, drain, the write deadline;
 - intake.py: the platform's input, fed in slices within the loop's budget for platforms;
-- platformlog.py: at most log_lines_per_second lines a second about what a platform says;
 - reasons.py: connection errors in words.
 """

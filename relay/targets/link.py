@@ -14,7 +14,7 @@ messages up to `max_message_size` and chunk sizes from 128 to `max_chunk_size`, 
 past `max_output_bytes` of replies it queued by itself; its input is fed a slice at a
 time within a share of each loop iteration, and not at all while the platform does not
 read (intake.py); the target's lines about what the platform says are rate-limited
-(platformlog.py, one budget per target, shared by its links).
+(relay/runtime/linebudget.py, one budget per target, shared by its links).
 
 An Enhanced RTMP reconnect request names where to reconnect (a tcUrl). It may come from
 anyone on the path of a plain rtmp connection, and following it moves the stream key
@@ -33,10 +33,10 @@ from urllib.parse import urlsplit
 
 from relay.config import TargetConfig
 from relay.fanout.primer import Primer
+from relay.runtime.linebudget import LineBudget
 from relay.runtime.logs import PEER_TEXT_LIMIT
 from relay.targets.flowcontrol import FlowControl
 from relay.targets.intake import Intake
-from relay.targets.platformlog import LineBudget
 from relay.targets.reasons import describe_connection_error
 from relay.rtmp.client import ClientConnection
 from relay.rtmp.encoded import EncodedMessage
@@ -80,7 +80,8 @@ class LinkOwner:
         """The budget of this target's log lines about its platform, one for all its links."""
         budget = self._platform_log
         if budget is None or budget.per_second != per_second:
-            budget = self._platform_log = LineBudget(per_second)
+            budget = self._platform_log = LineBudget(
+                per_second, "target_log_suppressed", f"the platform says more than log_lines_per_second ({per_second})")
         return budget
 
     def link_resumed(self, link: TargetLink) -> None:

@@ -122,7 +122,7 @@ async def test_the_peer_log_budget_sums_what_it_suppresses(log_out: io.StringIO)
     budget = PeerLogBudget(per_second=3, clock=clock)
 
     allowed = [budget.allow("ingest_timeout") for _ in range(10)]
-    budget.flush_log()
+    budget.flush()
 
     assert allowed == [True] * 3 + [False] * 7
     (line,) = events(log_out, "ingest_log_suppressed")

@@ -18,7 +18,7 @@ from relay.rtmp.chunkwriter import encode_message
 from relay.rtmp.encoded import EncodedMessage
 from relay.runtime.workbudget import IterationBudget
 from relay.targets.intake import FEED_SLICE, Intake
-from relay.targets.platformlog import LineBudget
+from relay.runtime.linebudget import LineBudget
 from relay.targets.supervisor import Target
 from tests.support.fakenetwork import KEY, FakeNetwork, FakeTransport, target_config
 from tests.support.hostileplatform import deep_on_status, huge_info, on_status, ping_burst, status_burst
@@ -105,7 +105,7 @@ async def test_a_failed_link_feeds_nothing_more() -> None:
 
 async def test_lines_past_the_rate_are_counted_in_one_summary() -> None:
     clock = Clock()
-    budget = LineBudget(3, clock)
+    budget = LineBudget(3, "target_log_suppressed", "a flood", clock)
     with capture_logs() as logs:
         from relay.runtime.logs import get_logger
         log = get_logger(target="t")
