@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import headless_chromium
 from tests.support.show import TOKEN, Show, live_show
 
 # One show for the module: its tests share one worker in a parallel run (pytest-xdist, --dist loadgroup).
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("page-show")]
 
-CHROMIUM = Path("/usr/bin/chromium")
-# The browser comes from Debian (scripts/test installs it); Playwright never downloads one.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 GREEN, RED = "rgb(47, 191, 113)", "rgb(239, 78, 78)"
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -37,12 +34,8 @@ def show(source_flv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: scripts/test installs it (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with headless_chromium(sync_api) as chromium:
         yield chromium
-        chromium.close()
 
 
 def sign_in(page: object, show: Show) -> None:

@@ -13,7 +13,7 @@ from testbed.ffmpeg import FfmpegProcess
 from testbed.nginx import NginxRtmp, RtmpApp
 from testbed.ports import wait_until
 from testbed.relay_proc import RelayProcess
-from tests.e2e.test_page import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import headless_chromium
 from tests.support.muxapi import SECRETS, WRITE_ID, WRITE_SECRET, MuxApi, api_config
 
 pytestmark = pytest.mark.e2e
@@ -27,12 +27,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: scripts/test installs it (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with headless_chromium(sync_api) as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.mark.long
