@@ -142,7 +142,7 @@ class HttpServer:
         app.router.add_get(f"{API}/openapi.yaml", self._openapi)
         # Mux's management API: its own credentials (HTTP Basic access tokens), checked by its routes.
         VideoRoutes(catalog, access_tokens or (lambda: config.access_tokens), self.sign_ins,
-                    source.known_secrets).register(app)
+                    source.known_secrets, config.request_timeout).register(app)
         self.app = app
 
     @property

@@ -146,7 +146,10 @@ def queue_encoded(out: list[bytes | memoryview], messages: Sequence[EncodedMessa
     append = out.append
     extend = out.extend
     queued = 0
-    for message, timestamp in zip(messages, stamps, strict=True):
+    if len(messages) != len(stamps):  # checked first, as the compiled twin does: nothing queued
+        raise ValueError("zip() argument 2 is shorter than argument 1" if len(stamps) < len(messages)
+                         else "zip() argument 2 is longer than argument 1")
+    for message, timestamp in zip(messages, stamps):
         ts = timestamp & 0xFFFFFFFF
         head = message.head
         if ts < EXTENDED and head:

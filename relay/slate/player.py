@@ -159,9 +159,10 @@ class SlatePlayer:
             self.log.warning("slate_not_started", reason=self.reason or "its clip is not made yet")
             return
         now = self._loop.time()
-        base = continue_from(self._last_ts, round((now - self._lost_at) * 1000))
+        away_ms = round((now - self._lost_at) * 1000)  # `after`, and however late its timer fired
+        base = continue_from(self._last_ts, away_ms)
         self._playout = Playout(clip, base, _ms(now))
-        self.log.info("slate_started")
+        self.log.info("slate_started", away_ms=away_ms)
         if self.on_playing is not None:
             self.on_playing(True)
         self._feed()

@@ -8,10 +8,12 @@ two groups, each test with nginx beside them. Then:
 
 - nginx's recording is the publisher's clip byte for byte, from its first frame;
 - each malformed mode's target ends up errored with a reason naming what was wrong, the
-  ping flood's with "stopped reading"; the status flood's target keeps broadcasting;
+  ping flood's with "stopped reading"; the status flood's target keeps broadcasting (it
+  never errors) while its lines are summed;
 - the daemon's lines about each hostile target are bounded by the configured rate
-  (log_lines_per_second x the seconds it ran, plus a few), a count, not a time;
-- the daemon's loop monitor saw no callback hold the loop for over 100 ms of CPU.
+  (log_lines_per_second x the seconds it ran, plus a few), a count, not a time.
+How long the loop was held (the loop monitor's worst callback) is printed, not asserted:
+a figure for bench/RESULTS.md, as test_hostile.py's are.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ pytestmark = pytest.mark.e2e
 INGEST_KEY = "hostile-platforms-ingest-KEY-7d21"
 GOOD_KEY = "hostile-platforms-good-KEY-55a0"
 LINES_PER_SECOND = 5
-MAX_BUSY_MS = 100
 GROUPS = {
     "floods": ("ping_flood", "status_flood"),
     "malformed": ("huge_amf", "deep_amf", "garbage", "chunk_size_1"),
@@ -106,7 +107,9 @@ def test_hostile_platforms_cannot_hurt_the_show_the_loop_or_the_log(
                        if e.get("event") == "target_status" and e.get("target") == mode and e.get("to") == "errored"]
             assert errored and reason in errored[0]["reason"], (mode, errored[:1])
     if "status_flood" in modes:
-        daemon.wait_for("target_status", target="status_flood", to="broadcasting")
+        statuses = [e["to"] for e in daemon.events
+                    if e.get("event") == "target_status" and e.get("target") == "status_flood"]
+        assert "broadcasting" in statuses and "errored" not in statuses, statuses
         suppressed = [e for e in daemon.events
                       if e.get("event") == "target_log_suppressed" and e.get("target") == "status_flood"]
         assert sum(e["lines"] for e in suppressed) > 100  # it did flood
@@ -115,9 +118,9 @@ def test_hostile_platforms_cannot_hurt_the_show_the_loop_or_the_log(
     for mode in modes:
         lines = [e for e in daemon.events if e.get("target") == mode]
         assert len(lines) <= (LINES_PER_SECOND + 1) * (seconds + 1) + 40, (mode, len(lines))
-    # The loop: no callback held it for over MAX_BUSY_MS of CPU.
+    # The loop: how long a callback held it, for the bench (a figure, not an assertion).
     stalls = [e for e in daemon.events if e.get("event") == "loop_stall"]
-    busy_ms = max((e["cpu_ms"] for e in stalls), default=0.0)
-    assert busy_ms <= MAX_BUSY_MS, f"the event loop was held for {busy_ms} ms of CPU: {stalls}"
+    print(f"HOSTILE_PLATFORM_FIGURES modes={','.join(modes)} max_cpu_ms={max((e['cpu_ms'] for e in stalls), default=0.0)}"
+          f" stalls={len(stalls)} seconds={seconds:.1f}")
     unhandled = [e for e in daemon.events if e.get("event") == "unhandled_error"]
     assert not unhandled, [str(e)[:3000] for e in unhandled]

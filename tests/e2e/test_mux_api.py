@@ -121,7 +121,7 @@ def test_the_config_files_live_streams_are_read_only(relay: tuple[RelayProcess, 
     assert studio["source"] == "config" and "stream_key" not in studio
     (target,) = studio["simulcast_targets"]
     for method, path, body in (("DELETE", "/live-streams/studio", None), ("PATCH", "/live-streams/studio", {}),
-                               ("POST", "/live-streams/studio/simulcast-targets", {"url": "rtmp://a/b", "stream_key": "k"}),
+                               ("POST", "/live-streams/studio/simulcast-targets", {"url": "rtmp://a/b", "stream_key": "a-target-key-long-enough-0"}),
                                ("DELETE", f"/live-streams/studio/simulcast-targets/{target['id']}", None),
                                ("PUT", "/live-streams/studio/disable", None),
                                ("POST", "/live-streams/studio/reset-stream-key", None)):
@@ -136,11 +136,11 @@ BAD_INPUT = [
     ("wrong type", "POST", "/live-streams", b'{"reconnect_window": "soon"}', 400,
      "reconnect_window: must be a number, not a string"),
     ("a 7th target", "POST", "/live-streams",
-     b'{"simulcast_targets": [' + b",".join(b'{"url": "rtmp://127.0.0.1:%d/live", "stream_key": "k%d"}' % (i, i)
+     b'{"simulcast_targets": [' + b",".join(b'{"url": "rtmp://127.0.0.1:%d/live", "stream_key": "a-target-key-long-enough-%d"}' % (i, i)
                                              for i in range(1, 8)) + b"]}",
      400, "simulcast_targets[6]: at most 6 simulcast targets"),
     ("not rtmp", "POST", "/live-streams",
-     b'{"simulcast_targets": [{"url": "https://example.com/live", "stream_key": "k"}]}', 400,
+     b'{"simulcast_targets": [{"url": "https://example.com/live", "stream_key": "a-target-key-long-enough-0"}]}', 400,
      "simulcast_targets[0].url: must start with rtmp:// or rtmps://"),
     ("over-long", "POST", "/live-streams", b'{"passthrough": "' + b"x" * 300 + b'"}', 400,
      "passthrough: must be at most 255 characters"),
@@ -173,7 +173,7 @@ def test_a_bad_target_added_to_a_live_stream_changes_nothing(relay: tuple[RelayP
     answer = api.call("POST", path, {"url": "rtmp://127.0.0.1:1/live", "stream_key": TARGET_KEY})
     assert answer.status == 400 and answer.messages == [
         "same url and stream key as simulcast_targets[0]; the server takes only one"]
-    answer = api.call("POST", path, {"url": "rtmp://127.0.0.1/", "stream_key": "k"})
+    answer = api.call("POST", path, {"url": "rtmp://127.0.0.1/", "stream_key": "a-target-key-long-enough-0"})
     assert answer.messages == ["url: must include the app, e.g. rtmp://live.twitch.tv/app"]
     assert len(api.call("GET", f"/live-streams/{created['id']}").data["simulcast_targets"]) == 1
 
@@ -212,7 +212,7 @@ def test_a_sigkill_in_a_burst_of_writes_leaves_a_consistent_database(
         while not stop.is_set():
             try:
                 answer = api.call("POST", "/live-streams", {"simulcast_targets": [
-                    {"url": f"rtmp://127.0.0.1:{i + 1}/live", "stream_key": f"burst-{i}"} for i in range(6)]})
+                    {"url": f"rtmp://127.0.0.1:{i + 1}/live", "stream_key": f"burst-target-key-{i:04d}"} for i in range(6)]})
             except OSError:
                 return
             if answer.status == 201:

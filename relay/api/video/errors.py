@@ -8,7 +8,7 @@ from aiohttp import web
 
 # Mux's status codes and error types; 409 is ours (a live stream of the config file is read-only).
 TYPES = {400: "invalid_parameters", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
-         413: "too_large", 429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
+         408: "request_timeout", 413: "too_large", 429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
 
 
 class MuxError(Exception):

@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails
 from relay.api.video.errors import MuxError
 from relay.config.errors import format_loc
 from relay.config.messages import describe
+from relay.config.scrub import MIN_KEY_LENGTH
 
 MAX_PASSTHROUGH = 255  # Mux's limit
 MAX_URL = 1024
@@ -48,7 +49,9 @@ class TargetBody(_Body):
     """A simulcast target to create."""
 
     url: str = Field(min_length=1, max_length=MAX_URL)
-    stream_key: str = Field(min_length=1, max_length=MAX_STREAM_KEY)
+    # A platform's key is far longer; a shorter one could be an ordinary word ("idle"), and every
+    # answer, log line and webhook would have that word redacted (relay/api/redaction.py).
+    stream_key: str = Field(min_length=MIN_KEY_LENGTH, max_length=MAX_STREAM_KEY)
     passthrough: str | None = Field(None, max_length=MAX_PASSTHROUGH)
     enabled: bool = True
 
@@ -161,7 +164,8 @@ def message(error: ErrorDetails, model: type[BaseModel]) -> str:
     if kind == "string_too_long":
         text = f"must be at most {ctx.get('max_length')} characters"
     elif kind == "string_too_short":
-        text = "must not be empty"
+        least = ctx.get("min_length", 1)
+        text = "must not be empty" if least == 1 else f"must be at least {least} characters"
     elif kind == "too_long":
         text = f"must have at most {ctx.get('max_length')} items"
     elif kind == "extra_forbidden":
@@ -180,7 +184,8 @@ def page_query(query: Any) -> tuple[int, int]:
         raw = query.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        # isascii: "²" is a digit that int() refuses; the length: a 5,000-digit number is refused by int() too.
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
             raise MuxError(400, f"{name}: must be a whole number from {low} to {high}")
         return int(raw)
     return number("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE), number("page", 1, 1, 1_000_000)

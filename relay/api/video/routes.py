@@ -15,6 +15,8 @@ Mux does. A target's key is never in an answer.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -41,11 +43,12 @@ class VideoRoutes:
     """The /video/v1 handlers of one HTTP server."""
 
     def __init__(self, catalog: Callable[[], Catalog | None], tokens: Callable[[], Iterable[AccessToken]],
-                 sign_ins: SignInFailures, secrets: Callable[[], Iterable[Secret]]) -> None:
+                 sign_ins: SignInFailures, secrets: Callable[[], Iterable[Secret]], request_timeout: float) -> None:
         self.catalog = catalog
         self.tokens = tokens
         self.sign_ins = sign_ins
         self.secrets = secrets
+        self.request_timeout = request_timeout
 
     def register(self, app: web.Application) -> None:
         """Add every route to `app`."""
@@ -108,9 +111,13 @@ class VideoRoutes:
         key = catalog.stream_key(live_stream_id) if request.get("write") else None
         return self._json(catalog.show(live_stream_id), status, key)
 
-    @staticmethod
-    async def _body(request: web.Request) -> bytes:
-        return await request.read()
+    async def _body(self, request: web.Request) -> bytes:
+        """The request's body, within http.request_timeout (a body dribbled in would hold the connection)."""
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                return await request.read()
+        except TimeoutError:
+            raise MuxError(408, f"the request body did not arrive within {self.request_timeout:g} s") from None
 
     # -- live streams ---------------------------------------------------------------------
 

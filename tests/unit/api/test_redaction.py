@@ -29,6 +29,14 @@ def test_names_stay_whole_and_a_value_that_is_a_key_goes() -> None:
     assert LONG.reveal() not in json.dumps(out) and item["n"] == 3 and item["none"] is None
 
 
+def test_a_long_key_goes_percent_encoded_too_and_the_longer_of_two_keys_first() -> None:
+    inner = Secret("a-key-long-enough-to-find")  # LONG begins with it
+    spaced = Secret("a key with spaces, long enough!")
+    out = scrub_values({"e": f"rtmp://x/app/{LONG.reveal()} and rtmp://x/app/a%20key%20with%20spaces%2C%20long"
+                             f"%20enough%21"}, [inner, LONG, spaced])
+    assert out == {"e": f"rtmp://x/app/<redacted:{LONG.fingerprint}> and rtmp://x/app/<redacted:{spaced.fingerprint}>"}
+
+
 class _Families(Collector):
     def collect(self):  # type: ignore[no-untyped-def]
         family = GaugeMetricFamily("relay_data_status", "a gauge named with the keys in it", labels=["target", "ta"])

@@ -41,8 +41,11 @@ def problems(model: type, body: object) -> list[str]:
     ({"passthrough": "x" * 256}, "passthrough: must be at most 255 characters"),
     ({"simulcast_targets": [{"url": "rtmp://a/b"}]}, "simulcast_targets[0].stream_key: required field missing"),
     ({"simulcast_targets": [{"url": "rtmp://a/b", "stream_key": ""}]},
-     "simulcast_targets[0].stream_key: must not be empty"),
+     "simulcast_targets[0].stream_key: must be at least 16 characters"),
     ({"simulcast_targets": {"url": "rtmp://a/b"}}, "simulcast_targets: must be a list"),
+    # A key that could be an ordinary word ("idle") would be redacted from every answer.
+    ({"simulcast_targets": [{"url": "rtmp://a/b", "stream_key": "idle"}]},
+     "simulcast_targets[0].stream_key: must be at least 16 characters"),
     ({"recording": {"dir": "/etc"}}, "recording.dir: unknown field"),
     ({"passthrough": None, "simulcast_targets": [{"url": None, "stream_key": "k"}]},
      "simulcast_targets[0].url: must not be null"),
@@ -98,5 +101,6 @@ def test_basic_credentials_and_permissions() -> None:
 def test_a_page_query() -> None:
     assert page_query({}) == (25, 1)
     assert page_query({"limit": "2", "page": "3"}) == (2, 3)
-    with pytest.raises(MuxError, match="limit: must be a whole number from 1 to 100"):
-        page_query({"limit": "0"})
+    for bad in ("0", "²", "9" * 5000, "-1", "1.5"):
+        with pytest.raises(MuxError, match="limit: must be a whole number from 1 to 100"):
+            page_query({"limit": bad})
