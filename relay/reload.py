@@ -149,7 +149,8 @@ def http_for(old: HttpConfig, new: HttpConfig) -> tuple[HttpConfig, list[str]]:
     if merged.token is None and old.listen is not None and not is_loopback(old.listen.host):
         # The server listens beyond this machine until a restart: it must not lose its guard.
         notes.append("http: the token stays until restart, as http still listens beyond this machine")
-        merged = old
+        # Only the token: the access tokens are the new file's (one revoked there is revoked now).
+        merged = old.model_copy(update={"access_tokens": new.access_tokens})
     if merged != new.model_copy(update={name: getattr(merged, name) for name in _TOKEN_FIELDS}):
         notes.append("http settings other than the token apply on restart")
     return merged, notes

@@ -63,3 +63,18 @@ def test_no_live_stream_is_a_config_for_an_app_with_a_write_token_only() -> None
     with pytest.raises(ConfigError, match=r"live_streams: at least one live stream is required \(or an "
                                           r"http.access_tokens entry with write permission"):
         parse_config(json.dumps({"live_streams": [], "http": {"access_tokens": readers}}), "relay.yaml")
+
+
+def test_a_reload_that_drops_the_token_still_revokes_an_access_token() -> None:
+    """http listening beyond this machine keeps its token until restart, but not a revoked access token."""
+    from relay.reload import http_for
+
+    old = with_tokens({"id": "app", "secret": SECRET, "permissions": ["read", "write"]},
+                      {"id": "leaked", "secret": "leaked-SECRET-5566778899"})
+    old["http"].update(listen="0.0.0.0:8935", token="http-TOKEN-0a1b2c3d4e5f")
+    new = with_tokens({"id": "app", "secret": SECRET, "permissions": ["read", "write"]})
+    new["http"].update(listen="127.0.0.1:8935")  # valid without a token; the listener moves only on restart
+    running, notes = http_for(parse(old).http, parse(new).http)
+    assert running.token is not None and running.token.reveal() == "http-TOKEN-0a1b2c3d4e5f"
+    assert [t.id for t in running.access_tokens] == ["app"]
+    assert any("the token stays until restart" in note for note in notes)
