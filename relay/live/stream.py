@@ -122,11 +122,16 @@ class LiveStream:
             return False
         self.publisher = publisher
         self.sessions += 1
+        slate_gap = self.slate.claimed(self.config.reconnect_slate)
+        if self._window is not None and slate_gap is not None:
+            # The slate's last tags go out on its timeline, before the jump, and checked against
+            # the state they were made in (its headers), before the new session's starts empty.
+            for target in self.targets:
+                target.writer.write()
         self.hub.state.reset()
         self.hub.state.publisher_enhanced = declares_enhanced
         loop = asyncio.get_running_loop()
         self.ingest.connected(_peer_address(publisher))
-        slate_gap = self.slate.claimed(self.config.reconnect_slate)
         if self._window is not None:
             self._window.cancel()
             self._window = None
@@ -135,8 +140,6 @@ class LiveStream:
                 away_ms = slate_gap
             self.log.info("publisher_resumed", away_ms=away_ms)
             for target in self.targets:
-                if slate_gap is not None:
-                    target.writer.write()  # the slate's last tags go out on its timeline, before the jump
                 target.resync(away_ms)
             if self.recorder is not None:
                 self.recorder.resync(away_ms)
