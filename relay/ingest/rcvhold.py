@@ -37,7 +37,7 @@ import socket
 import sys
 
 #: While held, the socket reads only once this much waits: ~4 intervals of a 4.4 Mbit/s
-#: stream, a fifth of one of a 50 Mbit/s stream (read early, a few times per interval).
+#: stream, two fifths of one of a 50 Mbit/s stream (read early, a few times per interval).
 HOLD_BYTES = 256 * 1024
 
 

@@ -173,10 +173,17 @@ def _printable_value(value: Any) -> Any:
 
 
 def _printable(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Console format only: terminal control characters in values written as escapes (relay/text.py)."""
+    """Console format only: terminal control characters in values written as escapes (relay/text.py);
+    a traceback keeps its lines (each escaped on its own)."""
     for key, value in event_dict.items():
-        event_dict[key] = _printable_value(value)
+        if key in _MULTILINE and isinstance(value, str):
+            event_dict[key] = "\n".join(printable(line) for line in value.split("\n"))
+        else:
+            event_dict[key] = _printable_value(value)
     return event_dict
+
+
+_MULTILINE = frozenset({"exception", "stack"})  # format_exc_info's traceback, a stack_info
 
 
 def _scrub(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -177,3 +177,18 @@ def test_console_format_is_key_value() -> None:
 
     line = out.getvalue()
     assert "publish_started" in line and "live_stream=studio" in line
+
+
+def test_console_tracebacks_keep_their_lines_and_lose_terminal_controls() -> None:
+    out = io.StringIO()
+    logs.configure("info", json=False, stream=out)
+    try:
+        try:
+            raise ValueError("the peer said \x1b[2J")
+        except ValueError:
+            logs.get_logger().exception("http_handler_failed")
+    finally:
+        structlog.reset_defaults()
+
+    text = out.getvalue()
+    assert "Traceback (most recent call last):\n" in text and "\\x1b[2J" in text and "\x1b[2J" not in text
