@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from testbed.ffmpeg import FfmpegListener, FfmpegProcess, start_publish
 from testbed.media import SOURCE_CLIP_ARGS, cached_clip, source_clip
 from testbed.nginx import NginxRtmp, RtmpApp
-from testbed.ports import free_port
+from testbed.ports import distinct_ports, free_port
 from testbed.relay_proc import RelayProcess, write_config
 from tests.support.fakenetwork import FakeNetwork
 from tests.support.tls import Stunnel, TestPki, make_pki
@@ -156,9 +156,13 @@ def relay_daemon(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
     def start(targets: list[dict[str, Any]], *, ingest_key: str, secrets: Iterable[str] = (),
               server: dict[str, Any] | None = None, reconnect_window: float = 0,
               extra: dict[str, Any] | None = None, live_stream: dict[str, Any] | None = None) -> RelayProcess:
+        rtmp_port, http_port = distinct_ports()  # the OS may hand the same port out twice in a row
+        given_http = str((extra or {}).get("http", {}).get("listen", ""))
+        while given_http.endswith(f":{rtmp_port}") or rtmp_port == http_port:  # an http port chosen by the caller
+            rtmp_port = free_port()
         config = {
-            "server": {"listen": f"127.0.0.1:{free_port()}", "app": "live", **(server or {})},
-            "http": {"listen": f"127.0.0.1:{free_port()}"},
+            "server": {"listen": f"127.0.0.1:{rtmp_port}", "app": "live", **(server or {})},
+            "http": {"listen": f"127.0.0.1:{http_port}"},
             "live_streams": [{"name": "studio", "stream_key": ingest_key, "reconnect_window": reconnect_window,
                               "simulcast_targets": targets, **(live_stream or {})}],
             **(extra or {}),

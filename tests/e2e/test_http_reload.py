@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from testbed.ports import free_port
+from testbed.ports import distinct_ports, free_port
 from testbed.relay_proc import RelayProcess, write_config
 
 pytestmark = pytest.mark.e2e
@@ -41,9 +41,10 @@ def test_a_rotated_token_is_in_force_right_after_the_reload(tmp_path: Path) -> N
     token_file.write_text(OLD_TOKEN + "\n")
     token_file.chmod(0o600)
     hook = f"http://127.0.0.1:{free_port()}{HOOK_PATH}?sig=QUERYSECRET"  # nobody listens: deliveries fail
+    rtmp_port, http_port = distinct_ports()
     config = {
-        "server": {"listen": f"127.0.0.1:{free_port()}"},
-        "http": {"listen": f"127.0.0.1:{free_port()}", "token_file": str(token_file)},
+        "server": {"listen": f"127.0.0.1:{rtmp_port}"},
+        "http": {"listen": f"127.0.0.1:{http_port}", "token_file": str(token_file)},
         "webhooks": [{"url": hook, "secret": "webhook-signing-KEY-77ab01"}],
         "live_streams": [{"name": "studio", "stream_key": "reload-ingest-KEY-5e0c2b",
                           "simulcast_targets": [{"url": "rtmp://127.0.0.1:1/app",
@@ -74,9 +75,10 @@ def test_a_rotated_token_is_in_force_right_after_the_reload(tmp_path: Path) -> N
 
 
 def test_a_reload_that_drops_the_token_keeps_guarding_a_public_listener(tmp_path: Path) -> None:
+    rtmp_port, http_port = distinct_ports()
     config = {
-        "server": {"listen": f"127.0.0.1:{free_port()}"},
-        "http": {"listen": f"0.0.0.0:{free_port()}", "token": OLD_TOKEN},
+        "server": {"listen": f"127.0.0.1:{rtmp_port}"},
+        "http": {"listen": f"0.0.0.0:{http_port}", "token": OLD_TOKEN},
         "live_streams": [{"name": "studio", "stream_key": "reload-ingest-KEY-5e0c2b",
                           "simulcast_targets": [{"url": "rtmp://127.0.0.1:1/app",
                                                  "stream_key": "reload-target-KEY-9d13f0"}]}],

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.ffmpeg import FfmpegProcess
 from testbed.nginx import NginxRtmp, RtmpApp
-from testbed.ports import free_port, wait_until
+from testbed.ports import distinct_ports, free_port, wait_until
 from testbed.relay_proc import REPO, RelayProcess, write_config
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -86,9 +86,10 @@ def relay(source_flv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     nginx.start()
     receiver = WebhookReceiver(WEBHOOK_SECRET)
     receiver.start()
+    rtmp_port, http_port = distinct_ports()
     config = {
-        "server": {"listen": f"127.0.0.1:{free_port()}"},
-        "http": {"listen": f"127.0.0.1:{free_port()}", "token": TOKEN},
+        "server": {"listen": f"127.0.0.1:{rtmp_port}"},
+        "http": {"listen": f"127.0.0.1:{http_port}", "token": TOKEN},
         "webhooks": [{"url": receiver.url, "secret": WEBHOOK_SECRET}],
         "live_streams": [{
             "name": "studio", "stream_key": INGEST_KEY, "reconnect_window": 0,
