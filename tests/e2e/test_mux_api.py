@@ -94,7 +94,7 @@ def test_create_list_get_and_delete(relay: tuple[RelayProcess, MuxApi]) -> None:
     assert [t["id"] for t in api.call("GET", f"/live-streams/{live_id}").data["simulcast_targets"]] == [
         added.data["id"]]
 
-    # Both kinds in the status API too (the id is the name).
+    # Deleted: gone from the API, and the deletion logged.
     assert api.call("DELETE", f"/live-streams/{live_id}").status == 204
     assert api.call("GET", f"/live-streams/{live_id}").status == 404
     daemon.wait_for("api_live_stream_deleted", live_stream=live_id)

@@ -32,7 +32,7 @@ ATTEMPTS = 4  # failed attempts seen in the API before the warnings are counted
 
 
 @pytest.fixture
-def publishers(source_flv: Path) -> Iterator[Callable[[str], FfmpegProcess]]:
+def looping_publishers(source_flv: Path) -> Iterator[Callable[[str], FfmpegProcess]]:
     """Factory: ffmpeg publishing the clip in a loop, in real time, until stopped (SIGTERM: a clean stop)."""
     started: list[FfmpegProcess] = []
 
@@ -78,7 +78,7 @@ def lines(daemon: RelayProcess, name: str, level: str) -> list[dict[str, Any]]:
 
 def test_counters_per_session_and_one_warning_for_a_target_that_keeps_failing(
     relay_daemon: Callable[..., RelayProcess], nginx_rtmp: Callable[..., NginxRtmp],
-    publishers: Callable[[str], FfmpegProcess],
+    looping_publishers: Callable[[str], FfmpegProcess],
 ) -> None:
     nginx = nginx_rtmp(RtmpApp("live", record=False))
     daemon = relay_daemon([
@@ -89,7 +89,7 @@ def test_counters_per_session_and_one_warning_for_a_target_that_keeps_failing(
     url = f"rtmp://127.0.0.1:{daemon.port}/live/{INGEST_KEY}"
 
     # -- the first publish session, while `nowhere` keeps failing ---------------------------------
-    first_publisher = publishers(url)
+    first_publisher = looping_publishers(url)
     live = wait_for_status(daemon, lambda ls: target(ls, "nowhere")["attempts"] > ATTEMPTS
                            and target(ls, "nginx")["bytes_sent"] > 0, f"{ATTEMPTS} failed attempts")
     nowhere = target(live, "nowhere")
@@ -118,7 +118,7 @@ def test_counters_per_session_and_one_warning_for_a_target_that_keeps_failing(
     assert (nginx_first["connections"], nginx_first["reconnects"]) == (1, 0)
 
     # -- the second publish session: the counters start over, the totals carry on ----------------
-    second_publisher = publishers(url)
+    second_publisher = looping_publishers(url)
     second = wait_for_status(daemon, lambda ls: ls["sessions"] == 2 and target(ls, "nginx")["status"] == "broadcasting"
                              and target(ls, "nginx")["bytes_sent"] > 0, "the second session broadcasting")
     nginx_second = target(second, "nginx")
